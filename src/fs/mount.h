@@ -1,0 +1,41 @@
+// Serving a volume over FUSE (libfuse3 low-level API, multi-threaded).
+// This is the only header of fs/ the rest of cipherfs includes; libfuse
+// headers stay inside fs/.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "common/secret_bytes.h"
+#include "store/backing.h"
+
+namespace cfs::fs {
+
+struct MountOptions {
+  std::string volume_dir;            // holds tree/ and objects/
+  std::string mountpoint;
+  bool encrypted = true;             // false: plaintext volume, data_key unused
+  bool read_only = false;
+  bool allow_other = false;          // implies default_permissions
+  bool debug = false;                // libfuse debug output
+  unsigned max_threads = 16;
+  uint32_t chunk_blocks = 256;
+  std::vector<std::string> fuse_options;  // extra -o options, passed through
+  // Called once the mount is live (e.g. to tell a waiting parent to exit).
+  std::function<void()> on_mounted;
+  // Key liveness (KMS key disabled, grant revoked...): polled every
+  // key_check_interval; when it returns false the volume wipes its keys and
+  // fails all I/O with EIO until unmounted.
+  std::function<bool()> key_check;
+  std::chrono::milliseconds key_check_interval{30000};
+};
+
+// Opens the volume and serves it until it is unmounted (or a fatal error).
+// `data_key` is consumed (wiped when the volume closes).
+Status ServeVolume(store::Backing* backing, SecretBytes data_key, const MountOptions& options);
+
+}  // namespace cfs::fs

@@ -1,0 +1,105 @@
+// Backing: every syscall cipherfs makes on the backing directory goes
+// through this one interface, so tests can fail the Nth call, and simulate a
+// power cut (drop, keep or tear at 512-byte sectors every write not yet
+// fsynced) -- see tests' FaultBacking.
+//
+// Contract (all implementations):
+// - Paths are single names relative to a directory fd (the *at() family);
+//   `dirfd` may be AT_FDCWD only in tools and tests.
+// - PRead returns fewer bytes than asked only at end of file; the caller
+//   treats missing bytes as zeros where the format allows it.
+// - PWrite writes everything or fails; no partial success is reported.
+// - Errors carry the exact errno (Status::sys_errno()).
+// Thread safety: all methods may be called concurrently from any thread.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace cfs::store {
+
+class Backing {
+ public:
+  virtual ~Backing() = default;
+
+  // Files.
+  virtual Result<int> OpenAt(int dirfd, const std::string& name, int flags, mode_t mode = 0) = 0;
+  virtual Status Close(int fd) = 0;
+  virtual Result<size_t> PRead(int fd, void* buf, size_t count, off_t offset) = 0;
+  virtual Status PWrite(int fd, const void* buf, size_t count, off_t offset) = 0;
+  virtual Status Fsync(int fd, bool datasync) = 0;
+  virtual Status Ftruncate(int fd, off_t length) = 0;
+  virtual Status Fallocate(int fd, int mode, off_t offset, off_t length) = 0;
+  virtual Result<struct stat> Fstat(int fd) = 0;
+  virtual Result<off_t> Lseek(int fd, off_t offset, int whence) = 0;
+
+  // Namespace.
+  virtual Result<struct stat> FstatAt(int dirfd, const std::string& name, int flags) = 0;
+  virtual Status MkdirAt(int dirfd, const std::string& name, mode_t mode) = 0;
+  virtual Status UnlinkAt(int dirfd, const std::string& name, int flags) = 0;
+  virtual Status RenameAt(int olddirfd, const std::string& oldname, int newdirfd,
+                          const std::string& newname, unsigned int flags) = 0;
+  virtual Status LinkAt(int olddirfd, const std::string& oldname, int newdirfd,
+                        const std::string& newname, int flags) = 0;
+  virtual Status SymlinkAt(const std::string& target, int dirfd, const std::string& name) = 0;
+  virtual Result<std::string> ReadlinkAt(int dirfd, const std::string& name) = 0;
+  virtual Status MknodAt(int dirfd, const std::string& name, mode_t mode, dev_t dev) = 0;
+  // Names in a directory, without "." and "..".
+  virtual Result<std::vector<std::string>> ListDir(int dirfd) = 0;
+  virtual Result<struct statvfs> Fstatvfs(int fd) = 0;
+
+  // Attributes (on an fd, which may be O_PATH; implementations use
+  // /proc/self/fd for what the kernel does not allow on O_PATH fds).
+  virtual Status Fchmod(int fd, mode_t mode) = 0;
+  virtual Status Fchown(int fd, uid_t uid, gid_t gid) = 0;
+  virtual Status FchownAt(int dirfd, const std::string& name, uid_t uid, gid_t gid, int flags) = 0;
+  virtual Status Futimens(int fd, const struct timespec times[2]) = 0;
+  virtual Status UtimensAt(int dirfd, const std::string& name, const struct timespec times[2], int flags) = 0;
+  virtual Result<size_t> Fgetxattr(int fd, const std::string& name, void* value, size_t size) = 0;
+  virtual Status Fsetxattr(int fd, const std::string& name, const void* value, size_t size, int flags) = 0;
+  virtual Result<size_t> Flistxattr(int fd, char* list, size_t size) = 0;
+  virtual Status Fremovexattr(int fd, const std::string& name) = 0;
+};
+
+// The real implementation: plain syscalls, errno captured once.
+class PosixBacking final : public Backing {
+ public:
+  Result<int> OpenAt(int dirfd, const std::string& name, int flags, mode_t mode) override;
+  Status Close(int fd) override;
+  Result<size_t> PRead(int fd, void* buf, size_t count, off_t offset) override;
+  Status PWrite(int fd, const void* buf, size_t count, off_t offset) override;
+  Status Fsync(int fd, bool datasync) override;
+  Status Ftruncate(int fd, off_t length) override;
+  Status Fallocate(int fd, int mode, off_t offset, off_t length) override;
+  Result<struct stat> Fstat(int fd) override;
+  Result<off_t> Lseek(int fd, off_t offset, int whence) override;
+  Result<struct stat> FstatAt(int dirfd, const std::string& name, int flags) override;
+  Status MkdirAt(int dirfd, const std::string& name, mode_t mode) override;
+  Status UnlinkAt(int dirfd, const std::string& name, int flags) override;
+  Status RenameAt(int olddirfd, const std::string& oldname, int newdirfd, const std::string& newname,
+                  unsigned int flags) override;
+  Status LinkAt(int olddirfd, const std::string& oldname, int newdirfd, const std::string& newname,
+                int flags) override;
+  Status SymlinkAt(const std::string& target, int dirfd, const std::string& name) override;
+  Result<std::string> ReadlinkAt(int dirfd, const std::string& name) override;
+  Status MknodAt(int dirfd, const std::string& name, mode_t mode, dev_t dev) override;
+  Result<std::vector<std::string>> ListDir(int dirfd) override;
+  Result<struct statvfs> Fstatvfs(int fd) override;
+  Status Fchmod(int fd, mode_t mode) override;
+  Status Fchown(int fd, uid_t uid, gid_t gid) override;
+  Status FchownAt(int dirfd, const std::string& name, uid_t uid, gid_t gid, int flags) override;
+  Status Futimens(int fd, const struct timespec times[2]) override;
+  Status UtimensAt(int dirfd, const std::string& name, const struct timespec times[2], int flags) override;
+  Result<size_t> Fgetxattr(int fd, const std::string& name, void* value, size_t size) override;
+  Status Fsetxattr(int fd, const std::string& name, const void* value, size_t size, int flags) override;
+  Result<size_t> Flistxattr(int fd, char* list, size_t size) override;
+  Status Fremovexattr(int fd, const std::string& name) override;
+};
+
+}  // namespace cfs::store
