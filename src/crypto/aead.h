@@ -15,6 +15,10 @@
 
 namespace cfs::crypto {
 
+namespace internal {
+class GcmKeyInternal;  // crypto/aead_internal.h: known-answer tests only
+}  // namespace internal
+
 constexpr size_t kKeySize = 32;
 constexpr size_t kNonceSize = 12;
 constexpr size_t kTagSize = 16;
@@ -50,6 +54,11 @@ class GcmKey {
   uint64_t id() const { return id_; }
 
  private:
+  friend class internal::GcmKeyInternal;
+  // Seal with a caller-chosen nonce; reachable only through aead_internal.h.
+  Status SealWithNonce(const Nonce& nonce, ByteView aad, ByteView plaintext, uint8_t* ciphertext,
+                       Tag* tag) const;
+
   SecretBytes key_;
   uint64_t id_;
 };
