@@ -28,7 +28,11 @@ using FileId = std::array<uint8_t, 16>;
 
 class VolumeKeys {
  public:
+  // `data_key` must be 32 bytes (kInvalidArgument otherwise).
   static Result<std::unique_ptr<VolumeKeys>> Derive(const SecretBytes& data_key);
+  // Same, with a chunk key cache of `chunk_key_cache_size` entries (default 4096).
+  static Result<std::unique_ptr<VolumeKeys>> Derive(const SecretBytes& data_key,
+                                                    size_t chunk_key_cache_size);
   ~VolumeKeys();
 
   Result<std::shared_ptr<const crypto::GcmKey>> ChunkKey(const FileId& file, uint64_t chunk,
