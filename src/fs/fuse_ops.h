@@ -1,0 +1,19 @@
+// The libfuse low-level operation table of cipherfs: every handler is a
+// few lines that call VolumeFs through Dispatch (admission, one reply).
+// Thread safety: the handlers run on libfuse's worker threads concurrently.
+#pragma once
+
+#include "fs/fuse_include.h"
+#include "fs/volume_fs.h"
+
+namespace cfs::fs {
+
+// Session-wide state handed to libfuse as userdata.
+struct Session {
+  VolumeFs* fs = nullptr;
+  unsigned max_background = 64;
+};
+
+const fuse_lowlevel_ops& CipherfsOps();
+
+}  // namespace cfs::fs

@@ -1,0 +1,143 @@
+// ServeVolume: opens a volume (keys, data store, tree), mounts it with
+// libfuse's low-level API and serves it on a multi-threaded loop until it
+// is unmounted.
+#include "fs/mount.h"
+
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "common/log.h"
+#include "fs/fuse_ops.h"
+#include "fs/volume_fs.h"
+#include "store/names.h"
+#include "store/tree.h"
+#include "store/tree_fd.h"
+
+namespace cfs::fs {
+namespace {
+
+// Polls MountOptions::key_check until stopped; a false answer kills the keys.
+class KeyWatch {
+ public:
+  KeyWatch(VolumeFs* fs, const MountOptions& o) {
+    if (!o.key_check) return;
+    thread_ = std::thread([this, fs, check = o.key_check, every = o.key_check_interval] {
+      std::unique_lock<std::mutex> lock(mu_);
+      while (!cv_.wait_for(lock, every, [this] { return stop_; })) {
+        lock.unlock();
+        bool alive = check();
+        lock.lock();
+        if (!alive) {
+          fs->KillKeys();
+          return;
+        }
+      }
+    });
+  }
+  ~KeyWatch() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;  // guards stop_
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+std::vector<std::string> FuseArgs(const MountOptions& o) {
+  std::vector<std::string> args = {"cipherfs", "-o", "fsname=cipherfs,subtype=cipherfs,default_permissions"};
+  if (o.allow_other) args.insert(args.end(), {"-o", "allow_other"});
+  if (o.read_only) args.insert(args.end(), {"-o", "ro"});
+  for (const std::string& opt : o.fuse_options) args.insert(args.end(), {"-o", opt});
+  if (o.debug) args.push_back("-d");
+  return args;
+}
+
+// Mounts, serves until unmounted, unmounts.
+Status RunSession(VolumeFs* fs, const MountOptions& o) {
+  Session session{fs, 64};
+  std::vector<std::string> args = FuseArgs(o);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  fuse_args fargs = FUSE_ARGS_INIT(int(argv.size()), argv.data());
+  const fuse_lowlevel_ops& ops = CipherfsOps();
+  fuse_session* se = fuse_session_new(&fargs, &ops, sizeof(ops), &session);
+  if (se == nullptr) return InvalidArgument("libfuse refused the mount options");
+  if (fuse_set_signal_handlers(se) != 0) {
+    fuse_session_destroy(se);
+    return Internal("could not install signal handlers");
+  }
+  if (fuse_session_mount(se, o.mountpoint.c_str()) != 0) {
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    return Status(Code::kUnavailable, "could not mount on " + o.mountpoint + " (in use, or no /dev/fuse?)", EBUSY);
+  }
+  log::Info("fs: mounted on {}", o.mountpoint);
+  if (o.on_mounted) o.on_mounted();
+  int rc;
+  {
+    KeyWatch watch(fs, o);
+    fuse_loop_config* cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(cfg, o.max_threads == 0 ? 16 : o.max_threads);
+    fuse_loop_cfg_set_clone_fd(cfg, 0);
+    rc = fuse_session_loop_mt(se, cfg);
+    fuse_loop_cfg_destroy(cfg);
+  }
+  fuse_session_unmount(se);
+  fuse_remove_signal_handlers(se);
+  fuse_session_destroy(se);  // sends destroy (clean data store close) if the kernel did not
+  if (rc != 0) return Status(Code::kIoError, "FUSE loop ended with an error", rc < 0 ? -rc : EIO);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ServeVolume(store::Backing* backing, SecretBytes data_key, const MountOptions& o) {
+  if (!DisableCoreDumps()) log::Warn("fs: could not disable core dumps");
+  umask(0);  // modes come from the kernel, already masked by the caller's umask
+  CFS_ASSIGN_OR_RETURN(int vfd, backing->OpenAt(AT_FDCWD, o.volume_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  store::ScopedFd volume(backing, vfd);
+  std::unique_ptr<store::VolumeKeys> keys;
+  std::unique_ptr<store::NameCodec> codec;
+  if (o.encrypted) {
+    CFS_ASSIGN_OR_RETURN(keys, store::VolumeKeys::Derive(data_key));
+    CFS_ASSIGN_OR_RETURN(codec, store::NameCodec::CreateEncrypted(keys.get(), data_key));
+  } else {
+    codec = store::NameCodec::CreatePlain();
+  }
+  data_key.Wipe();
+  store::DataStoreOptions sopt;
+  sopt.chunk_blocks = o.chunk_blocks;
+  sopt.read_only = o.read_only;
+  CFS_ASSIGN_OR_RETURN(auto data_store, store::DataStore::Open(backing, vfd, keys.get(), sopt));
+  if (data_store->unclean() && !o.read_only) {
+    CFS_ASSIGN_OR_RETURN(uint64_t torn, data_store->RecoverTornBlocks());
+    log::Warn("fs: volume was not closed cleanly; {} torn block(s) re-tagged", torn);
+  }
+  store::Tree tree(backing, std::move(codec));
+  CFS_ASSIGN_OR_RETURN(int root_fd, backing->OpenAt(vfd, "tree", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  auto root_st = backing->Fstat(root_fd);
+  if (!root_st.ok()) {
+    static_cast<void>(backing->Close(root_fd));
+    return root_st.status();
+  }
+  if (auto id = tree.ReadDirId(root_fd); !id.ok()) {
+    static_cast<void>(backing->Close(root_fd));
+    return id.status().WithContext("volume root");
+  }
+  VolumeFsConfig config;
+  config.read_only = o.read_only;
+  VolumeFs fs(backing, data_store.get(), &tree, keys.get(), root_fd, *root_st, config);
+  return RunSession(&fs, o);
+}
+
+}  // namespace cfs::fs

@@ -1,0 +1,163 @@
+// VolumeFs: attributes, access, statfs and extended attributes.
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "fs/volume_fs.h"
+
+namespace cfs::fs {
+namespace {
+
+Status Err(int err, std::string what) { return Status(Code::kFailedPrecondition, std::move(what), err); }
+
+struct timespec TimeOf(int to_set, int set_flag, int now_flag, const struct timespec& given) {
+  struct timespec t{};
+  if ((to_set & now_flag) != 0) {
+    t.tv_nsec = UTIME_NOW;
+  } else if ((to_set & set_flag) != 0) {
+    t = given;
+  } else {
+    t.tv_nsec = UTIME_OMIT;
+  }
+  return t;
+}
+
+}  // namespace
+
+Result<struct stat> VolumeFs::AttrOf(Inode& inode) {
+  CFS_ASSIGN_OR_RETURN(struct stat st, backing_->Fstat(inode.fd));
+  return FixAttr(inode, st);
+}
+
+// The host stat of an object, turned into what users see: plaintext sizes
+// of regular files and symlinks, the in-memory mtime of a written file.
+Result<struct stat> VolumeFs::FixAttr(Inode& inode, struct stat st) {
+  if (S_ISLNK(st.st_mode)) st.st_size = off_t(tree_->codec().SymlinkSize(uint64_t(st.st_size)));
+  if (!S_ISREG(st.st_mode)) return st;
+  std::optional<uint64_t> size, allocated;
+  {
+    std::lock_guard<std::mutex> lock(inode.mu);
+    if (inode.data) {
+      size = inode.data->size();
+      allocated = inode.data->AllocatedBytes();
+    } else {
+      size = inode.known_size;
+      allocated = inode.known_allocated;
+    }
+  }
+  if (!size) {
+    CFS_ASSIGN_OR_RETURN(store::ScopedFd fd, Reopen(inode, O_RDONLY));
+    CFS_ASSIGN_OR_RETURN(uint64_t n, store_->ReadSize(fd.get()));
+    size = n;
+    std::lock_guard<std::mutex> lock(inode.mu);
+    if (!inode.data) inode.known_size = n;
+  }
+  st.st_size = off_t(*size);
+  // Not open: assume the file is not sparse (exact once it has been open).
+  uint64_t bytes = allocated ? *allocated : (*size + 4095) / 4096 * 4096;
+  st.st_blocks = blkcnt_t(bytes / 512);
+  st.st_blksize = 4096;
+  if (int64_t ns = inode.pending_mtime_ns.load(std::memory_order_relaxed); ns != 0) {
+    st.st_mtim.tv_sec = ns / 1000000000;
+    st.st_mtim.tv_nsec = ns % 1000000000;
+    st.st_ctim = st.st_mtim;
+  }
+  return st;
+}
+
+Result<Reply> VolumeFs::Getattr(fuse_ino_t ino) {
+  CFS_ASSIGN_OR_RETURN(struct stat st, AttrOf(InodeOf(ino)));
+  return Reply(ReplyAttr{st, config_.timeout});
+}
+
+Result<Reply> VolumeFs::Setattr(fuse_ino_t ino, const struct stat& attr, int to_set, fuse_file_info* fi) {
+  Inode& inode = InodeOf(ino);
+  if ((to_set & FUSE_SET_ATTR_MODE) != 0) CFS_RETURN_IF_ERROR(backing_->Fchmod(inode.fd, attr.st_mode & 07777));
+  if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) != 0) {
+    uid_t uid = (to_set & FUSE_SET_ATTR_UID) != 0 ? attr.st_uid : uid_t(-1);
+    gid_t gid = (to_set & FUSE_SET_ATTR_GID) != 0 ? attr.st_gid : gid_t(-1);
+    CFS_RETURN_IF_ERROR(backing_->Fchown(inode.fd, uid, gid));
+  }
+  if ((to_set & FUSE_SET_ATTR_SIZE) != 0) {
+    if (inode.type == S_IFDIR) return Err(EISDIR, "truncate of a directory");
+    if (inode.type != S_IFREG) return Err(EINVAL, "truncate of a special file");
+    if (fi != nullptr && fi->fh != 0) {
+      CFS_RETURN_IF_ERROR(reinterpret_cast<FileHandle*>(fi->fh)->data->Truncate(uint64_t(attr.st_size)));
+    } else {
+      CFS_ASSIGN_OR_RETURN(auto data, AcquireData(inode));
+      Status s = data->Truncate(uint64_t(attr.st_size));
+      data.reset();
+      ReleaseData(inode);
+      CFS_RETURN_IF_ERROR(s);
+    }
+    TouchMtime(inode);
+  }
+  if ((to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) !=
+      0) {
+    struct timespec times[2] = {
+        TimeOf(to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, attr.st_atim),
+        TimeOf(to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, attr.st_mtim),
+    };
+    if (times[1].tv_nsec != UTIME_OMIT) inode.pending_mtime_ns.store(0);
+    CFS_RETURN_IF_ERROR(backing_->Futimens(inode.fd, times));
+  } else if ((to_set & FUSE_SET_ATTR_SIZE) != 0) {
+    CFS_RETURN_IF_ERROR(PersistMtime(inode));
+  }
+  return Getattr(ino);
+}
+
+Result<Reply> VolumeFs::Access(const Caller& c, fuse_ino_t ino, int mask) {
+  CFS_ASSIGN_OR_RETURN(struct stat st, backing_->Fstat(InodeOf(ino).fd));
+  if (mask == F_OK) return Reply(ReplyOk{});
+  if ((mask & W_OK) != 0 && config_.read_only) return Err(EROFS, "read-only mount");
+  mode_t bits;
+  if (c.uid == 0) {
+    bits = (S_ISDIR(st.st_mode) || (st.st_mode & 0111) != 0) ? 7 : 6;
+  } else if (c.uid == st.st_uid) {
+    bits = (st.st_mode >> 6) & 7;
+  } else if (c.gid == st.st_gid) {
+    bits = (st.st_mode >> 3) & 7;
+  } else {
+    bits = st.st_mode & 7;
+  }
+  if ((mask & ~int(bits) & (R_OK | W_OK | X_OK)) != 0) return Err(EACCES, "access denied");
+  return Reply(ReplyOk{});
+}
+
+Result<Reply> VolumeFs::Statfs(fuse_ino_t ino) {
+  CFS_ASSIGN_OR_RETURN(struct statvfs st, backing_->Fstatvfs(InodeOf(ino).fd));
+  st.f_namemax = store::kMaxName;
+  return Reply(ReplyStatfs{st});
+}
+
+Result<Reply> VolumeFs::Setxattr(fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
+  ByteView v(reinterpret_cast<const uint8_t*>(value), size);
+  CFS_RETURN_IF_ERROR(tree_->SetXattr(InodeOf(ino).fd, name, v, flags));
+  return Reply(ReplyOk{});
+}
+
+Result<Reply> VolumeFs::Getxattr(fuse_ino_t ino, const char* name, size_t size) {
+  if (size == 0) {
+    CFS_ASSIGN_OR_RETURN(size_t n, tree_->GetXattr(InodeOf(ino).fd, name, nullptr, 0));
+    return Reply(ReplyXattrSize{n});
+  }
+  std::string buf(size, '\0');
+  CFS_ASSIGN_OR_RETURN(size_t n, tree_->GetXattr(InodeOf(ino).fd, name, buf.data(), size));
+  buf.resize(n);
+  return Reply(ReplyBytes{std::move(buf)});
+}
+
+Result<Reply> VolumeFs::Listxattr(fuse_ino_t ino, size_t size) {
+  CFS_ASSIGN_OR_RETURN(std::string list, tree_->ListXattr(InodeOf(ino).fd));
+  if (size == 0) return Reply(ReplyXattrSize{list.size()});
+  if (size < list.size()) return Err(ERANGE, "xattr list buffer too small");
+  return Reply(ReplyBytes{std::move(list)});
+}
+
+Result<Reply> VolumeFs::Removexattr(fuse_ino_t ino, const char* name) {
+  CFS_RETURN_IF_ERROR(tree_->RemoveXattr(InodeOf(ino).fd, name));
+  return Reply(ReplyOk{});
+}
+
+}  // namespace cfs::fs
