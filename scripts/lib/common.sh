@@ -2,6 +2,8 @@
 # Helpers shared by scripts/*: paths, logging, cleanup stack, mounting a
 # fresh cipherfs cluster (via the cipherfs command, or tests/tools' devmount
 # while the command does not exist yet), waiting for mounts, unmounting.
+# CFS_MOUNT_IMPL=bindfs mounts a FUSE passthrough instead: a self-test of
+# the harness (kill-test, conformance, fsx-mount), never of cipherfs.
 # Source it; it does not change shell options.
 
 CFS_ROOT=${CFS_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -93,7 +95,11 @@ cfs_mount_fresh() {
   shift 3 || shift $#
   mkdir -p "$work" "$mnt"
   local cli
-  if cli=$(cfs_cli); then
+  if [[ ${CFS_MOUNT_IMPL:-} == bindfs ]]; then
+    # Harness self-test only: a FUSE passthrough stands in for cipherfs.
+    mkdir -p "$work/vol"
+    cfs_start_daemon "$mnt" bindfs -f -o allow_other "$work/vol" "$mnt"
+  elif cli=$(cfs_cli); then
     export CIPHERFS_HOME=$work/home
     if [[ ! -d $CIPHERFS_HOME/regions ]] || ! "$cli" cluster describe --id t >/dev/null 2>&1; then
       local -a enc=()
@@ -122,6 +128,7 @@ cfs_start_daemon() {
   shift
   setsid "$@" </dev/null >"${mnt%/}.log" 2>&1 &
   local pid=$!
+  disown "$pid" 2>/dev/null || true
   echo "$pid" >"$(cfs_pidfile "$mnt")"
   if ! cfs_wait_mounted "$mnt" "$pid" 60; then
     tail -20 "${mnt%/}.log" >&2
