@@ -30,6 +30,12 @@ constexpr uint32_t kDefaultChunkBlocks = 256;
 struct DataStoreOptions {
   uint32_t chunk_blocks = kDefaultChunkBlocks;
   bool read_only = false;
+  // Key generation of a block write = seq >> generation_shift, so a chunk
+  // key does at most 2^generation_shift encryptions (format: 24; lower
+  // only in tests, the reader does not depend on it).
+  uint32_t generation_shift = 24;
+  // Bound of the DataStore-wide cache of open chunk-file descriptors.
+  size_t max_open_chunk_fds = 2048;
 };
 
 // Counters exported by `cipherfs stats` (relaxed atomics).

@@ -1,0 +1,171 @@
+// Block I/O within one chunk file: two tag slots per block, batched
+// pread/pwrite of the slot range and of the data range
+// (docs/format/chunks.md section 2.3).
+#include <linux/falloc.h>
+
+#include <cstring>
+
+#include "common/log.h"
+#include "store/data_store_impl.h"
+
+namespace cfs::store {
+namespace {
+
+// Per-thread buffers, grown on demand and reused (no allocation per block).
+uint8_t* ThreadBuffer(int which, size_t size) {
+  thread_local std::vector<uint8_t> buffers[2];
+  auto& b = buffers[which];
+  if (b.size() < size) b.resize(size);
+  return b.data();
+}
+constexpr int kSlotBuf = 0, kDataBuf = 1;
+
+// PRead of exactly `n` bytes; bytes past the host end of file read as zeros.
+Status ReadFull(Backing* b, int fd, uint8_t* buf, size_t n, uint64_t off) {
+  CFS_ASSIGN_OR_RETURN(size_t got, b->PRead(fd, buf, n, off_t(off)));
+  if (got < n) std::memset(buf + got, 0, n - got);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status FileData::Impl::ReadBlocks(ChunkState& cs, uint32_t b0, uint32_t n, uint8_t* out) {
+  CFS_RETURN_IF_ERROR(Load(cs));
+  bool exists;
+  {
+    std::lock_guard<std::mutex> l(cs.mu);
+    exists = cs.exists;
+  }
+  if (!exists) {
+    std::memset(out, 0, size_t{n} * format::kBlock);
+    return Status::Ok();
+  }
+  CFS_ASSIGN_OR_RETURN(auto fd, Fd(cs.index, false));
+  Backing* b = store->backing;
+  uint8_t* slots = ThreadBuffer(kSlotBuf, size_t{n} * format::kSlotPairSize);
+  uint8_t* data = ThreadBuffer(kDataBuf, size_t{n} * format::kBlock);
+  CFS_RETURN_IF_ERROR(ReadFull(b, fd->fd(), slots, size_t{n} * format::kSlotPairSize, format::SlotPairOffset(b0)));
+  CFS_RETURN_IF_ERROR(ReadFull(b, fd->fd(), data, size_t{n} * format::kBlock,
+                               store->data_offset + uint64_t{b0} * format::kBlock));
+  for (uint32_t i = 0; i < n; ++i) {
+    format::Slot s[2] = {format::DecodeSlot(slots + i * format::kSlotPairSize),
+                         format::DecodeSlot(slots + i * format::kSlotPairSize + format::kSlotSize)};
+    if (s[1].seq > s[0].seq) std::swap(s[0], s[1]);  // newer first
+    uint64_t block_no = BlockNo(cs, b0 + i);
+    ByteView cipher(data + size_t{i} * format::kBlock, format::kBlock);
+    uint8_t* plain = out + size_t{i} * format::kBlock;
+    bool ok = false;
+    for (const auto& slot : s) {
+      if (slot.seq == 0) continue;
+      CFS_ASSIGN_OR_RETURN(ok, codec->Open(cs.index, block_no, slot, cipher, plain));
+      if (ok) break;
+    }
+    if (ok) continue;
+    bool written;
+    {
+      std::lock_guard<std::mutex> l(cs.mu);
+      written = format::MapBit(cs.header.map, b0 + i);
+    }
+    std::memset(plain, 0, format::kBlock);
+    if (!written) continue;
+    store->counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    log::Error("authentication failed: file {} block {}", HexEncode(id), block_no);
+    return Status(Code::kDataLoss,
+                  "block " + std::to_string(block_no) + " of file " + HexEncode(id) + " fails authentication", EIO);
+  }
+  if (codec->encrypted()) store->counters.blocks_decrypted.fetch_add(n, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Status FileData::Impl::WriteBlocks(ChunkState& cs, uint32_t b0, uint32_t n, const uint8_t* plain) {
+  CFS_ASSIGN_OR_RETURN(auto cow, PrepareWrite(cs, true));
+  CFS_ASSIGN_OR_RETURN(auto fd, Fd(cs.index, false));
+  {
+    std::lock_guard<std::mutex> l(cs.mu);
+    CFS_RETURN_IF_ERROR(EnsureSeq(cs, fd->fd()));
+  }
+  Backing* b = store->backing;
+  const size_t slot_bytes = size_t{n} * format::kSlotPairSize;
+  uint8_t* slots = ThreadBuffer(kSlotBuf, slot_bytes);
+  uint8_t* data = ThreadBuffer(kDataBuf, size_t{n} * format::kBlock);
+  CFS_RETURN_IF_ERROR(ReadFull(b, fd->fd(), slots, slot_bytes, format::SlotPairOffset(b0)));
+  const uint32_t shift = store->options.generation_shift;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint8_t* pair = slots + size_t{i} * format::kSlotPairSize;
+    int target = GetU64(pair + format::kSlotSize + 32) < GetU64(pair + 32) ? 1 : 0;
+    format::Slot slot;
+    slot.seq = cs.seq.fetch_add(1) + 1;
+    slot.generation = uint32_t(slot.seq >> shift);
+    CFS_RETURN_IF_ERROR(codec->Seal(cs.index, BlockNo(cs, b0 + i),
+                                    ByteView(plain + size_t{i} * format::kBlock, format::kBlock),
+                                    data + size_t{i} * format::kBlock, &slot));
+    format::EncodeSlot(slot, pair + target * format::kSlotSize);
+  }
+  Status s = b->PWrite(fd->fd(), slots, slot_bytes, format::SlotPairOffset(b0));
+  if (s.ok()) {
+    s = b->PWrite(fd->fd(), data, size_t{n} * format::kBlock, store->data_offset + uint64_t{b0} * format::kBlock);
+  }
+  NoteWritten(cs);
+  if (!s.ok()) {
+    NoteError(s);
+    return s;
+  }
+  if (codec->encrypted()) store->counters.blocks_encrypted.fetch_add(n, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> l(cs.mu);
+  uint32_t newly = 0;
+  for (uint32_t i = b0; i < b0 + n; ++i) {
+    if (!format::MapBit(cs.header.map, i)) {
+      format::SetMapBit(cs.header.map, i, true);
+      ++newly;
+    }
+  }
+  if (newly == 0) return Status::Ok();
+  allocated_blocks.fetch_add(newly);
+  s = WriteHeader(cs, fd->fd());
+  if (cs.sync) cs.sync->written.fetch_add(1);
+  if (!s.ok()) NoteError(s);
+  return s;
+}
+
+Status FileData::Impl::PunchBlocks(ChunkState& cs, uint32_t b0, uint32_t n) {
+  CFS_RETURN_IF_ERROR(Load(cs));
+  {
+    std::lock_guard<std::mutex> l(cs.mu);
+    if (!cs.exists) return Status::Ok();
+  }
+  CFS_ASSIGN_OR_RETURN(auto cow, PrepareWrite(cs, false));
+  CFS_ASSIGN_OR_RETURN(auto fd, Fd(cs.index, false));
+  Backing* b = store->backing;
+  {
+    std::lock_guard<std::mutex> l(cs.mu);
+    uint32_t cleared = 0;
+    for (uint32_t i = b0; i < b0 + n; ++i) {
+      if (format::MapBit(cs.header.map, i)) {
+        format::SetMapBit(cs.header.map, i, false);
+        ++cleared;
+      }
+    }
+    if (cleared) {
+      allocated_blocks.fetch_sub(cleared);
+      Status s = WriteHeader(cs, fd->fd());
+      if (!s.ok()) {
+        NoteError(s);
+        return s;
+      }
+    }
+  }
+  const size_t slot_bytes = size_t{n} * format::kSlotPairSize;
+  uint8_t* zeros = ThreadBuffer(kSlotBuf, slot_bytes);
+  std::memset(zeros, 0, slot_bytes);
+  Status s = b->PWrite(fd->fd(), zeros, slot_bytes, format::SlotPairOffset(b0));
+  if (s.ok()) {
+    s = b->Fallocate(fd->fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                     off_t(store->data_offset + uint64_t{b0} * format::kBlock), off_t(n) * format::kBlock);
+    if (s.sys_errno() == EOPNOTSUPP) s = Status::Ok();  // the slots are cleared: reads are zeros anyway
+  }
+  NoteWritten(cs);
+  if (!s.ok()) NoteError(s);
+  return s;
+}
+
+}  // namespace cfs::store

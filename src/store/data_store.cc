@@ -1,0 +1,237 @@
+// DataStore: opens a volume's data path (objects/, dirty.log), inode files,
+// file registry, clean close, write barrier.
+#include <algorithm>
+
+#include "common/log.h"
+#include "crypto/random.h"
+#include "store/data_store_impl.h"
+
+namespace cfs::store {
+namespace {
+
+// A private descriptor of what `fd` refers to (the caller keeps its own,
+// which may be O_PATH), reopened through /proc/self/fd with `flags`.
+Result<int> Reopen(Backing* b, int fd, int flags) {
+  return b->OpenAt(AT_FDCWD, "/proc/self/fd/" + std::to_string(fd), flags | O_CLOEXEC);
+}
+
+Result<format::InodeRecord> ReadInode(Backing* b, const format::MetaAuth& auth, int fd) {
+  uint8_t rec[format::kInodeSize];
+  CFS_ASSIGN_OR_RETURN(size_t n, b->PRead(fd, rec, sizeof rec, 0));
+  return format::DecodeInode(auth, ByteView(rec, n));
+}
+
+}  // namespace
+
+std::string DataStore::Impl::FileDirName(const FileId& id) const { return HexEncode(id); }
+
+Result<std::unique_ptr<DataStore>> DataStore::Open(Backing* backing, int volume_dirfd, const VolumeKeys* keys,
+                                                   DataStoreOptions options) {
+  if (options.chunk_blocks == 0 || options.chunk_blocks > format::kMaxChunkBlocks) {
+    return InvalidArgument("chunk_blocks must be 1.." + std::to_string(format::kMaxChunkBlocks));
+  }
+  if (options.generation_shift == 0 || options.generation_shift > 63) {
+    return InvalidArgument("generation_shift must be 1..63");
+  }
+  std::unique_ptr<DataStore> ds(new DataStore());
+  ds->impl_ = std::make_unique<Impl>();
+  Impl& s = *ds->impl_;
+  s.backing = backing;
+  s.keys = keys;
+  s.options = options;
+  s.data_offset = format::DataOffset(options.chunk_blocks);
+  std::shared_ptr<const crypto::MacKey> meta;
+  if (keys) {
+    CFS_ASSIGN_OR_RETURN(meta, keys->MetaKey());
+  }
+  s.auth = std::make_unique<format::MetaAuth>(std::move(meta));
+  CFS_ASSIGN_OR_RETURN(s.volume_fd, Reopen(backing, volume_dirfd, O_RDONLY | O_DIRECTORY));
+  if (!options.read_only) {
+    Status m = backing->MkdirAt(s.volume_fd, "objects", 0700);
+    if (!m.ok() && m.sys_errno() != EEXIST) return m.WithContext("creating objects/");
+  }
+  CFS_ASSIGN_OR_RETURN(s.objects_fd, backing->OpenAt(s.volume_fd, "objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  CFS_ASSIGN_OR_RETURN(s.log, DirtyLog::Open(backing, s.volume_fd, s.auth.get(), options.read_only));
+  s.fds = std::make_unique<FdCache>(backing, std::max<size_t>(options.max_open_chunk_fds, 1));
+  return ds;
+}
+
+DataStore::~DataStore() {
+  if (!impl_) return;
+  Impl& s = *impl_;
+  (void)s.SyncPendingInodes();
+  s.fds->Clear();
+  s.log.reset();
+  if (s.objects_fd >= 0) (void)s.backing->Close(s.objects_fd);
+  if (s.volume_fd >= 0) (void)s.backing->Close(s.volume_fd);
+}
+
+bool DataStore::unclean() const { return impl_->log->unclean(); }
+DataCounters& DataStore::counters() { return impl_->counters; }
+uint32_t DataStore::chunk_blocks() const { return impl_->options.chunk_blocks; }
+
+void DataStore::BeginWriteBarrier() { impl_->gate.Close(); }
+void DataStore::EndWriteBarrier() { impl_->gate.Open(); }
+void DataStore::BumpCowEpoch() { impl_->cow_epoch.fetch_add(1); }
+
+Result<uint64_t> DataStore::RecoverTornBlocks() {
+  if (impl_->options.read_only) return Status(Code::kFailedPrecondition, "volume is read-only", EROFS);
+  return impl_->Recover();
+}
+
+Status DataStore::InitInodeFile(int inode_fd) {
+  if (impl_->options.read_only) return Status(Code::kFailedPrecondition, "volume is read-only", EROFS);
+  format::InodeRecord r{crypto::RandomArray<16>(), 0};
+  uint8_t rec[format::kInodeSize];
+  format::EncodeInode(*impl_->auth, r, rec);
+  CFS_ASSIGN_OR_RETURN(int fd, Reopen(impl_->backing, inode_fd, O_RDWR));
+  Status s = impl_->backing->PWrite(fd, rec, sizeof rec, 0);
+  (void)impl_->backing->Close(fd);
+  return s;
+}
+
+Result<uint64_t> DataStore::ReadSize(int inode_fd) {
+  CFS_ASSIGN_OR_RETURN(int fd, Reopen(impl_->backing, inode_fd, O_RDONLY));
+  auto r = ReadInode(impl_->backing, *impl_->auth, fd);
+  (void)impl_->backing->Close(fd);
+  if (!r.ok()) return Status(Code::kDataLoss, r.status().message(), EIO);
+  return r->size;
+}
+
+Result<std::shared_ptr<FileData>> DataStore::OpenFile(int inode_fd) {
+  Impl& s = *impl_;
+  CFS_ASSIGN_OR_RETURN(int fd, Reopen(s.backing, inode_fd, s.options.read_only ? O_RDONLY : O_RDWR));
+  auto rec = ReadInode(s.backing, *s.auth, fd);
+  if (!rec.ok()) {
+    (void)s.backing->Close(fd);
+    log::Error("inode file does not verify: {}", rec.status().message());
+    return Status(Code::kDataLoss, rec.status().message(), EIO);
+  }
+  std::lock_guard<std::mutex> l(s.files_mu);
+  auto it = s.files.find(rec->id);
+  if (it != s.files.end()) {
+    if (auto existing = it->second.lock()) {
+      (void)s.backing->Close(fd);
+      return existing;
+    }
+  }
+  std::shared_ptr<FileData> f(new FileData());
+  f->impl_ = std::make_unique<FileData::Impl>();
+  FileData::Impl& fi = *f->impl_;
+  fi.store = &s;
+  fi.id = rec->id;
+  fi.inode_fd = fd;
+  fi.codec = std::make_unique<format::BlockCodec>(s.keys, rec->id);
+  fi.size.store(rec->size);
+  if (s.files.size() > 1024) std::erase_if(s.files, [](const auto& e) { return e.second.expired(); });
+  s.files[rec->id] = f;
+  return f;
+}
+
+Status DataStore::DeleteFileData(const FileId& id) {
+  Impl& s = *impl_;
+  if (s.options.read_only) return Status(Code::kFailedPrecondition, "volume is read-only", EROFS);
+  s.fds->EraseFrom(id, 0);
+  std::string name = HexEncode(id);
+  auto hh = s.backing->OpenAt(s.objects_fd, name.substr(0, 2), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (!hh.ok()) return hh.status().sys_errno() == ENOENT ? Status::Ok() : hh.status();
+  auto dir = s.backing->OpenAt(*hh, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  Status st;
+  if (dir.ok()) {
+    auto names = s.backing->ListDir(*dir);
+    if (names.ok()) {
+      for (const auto& n : *names) {
+        Status u = s.backing->UnlinkAt(*dir, n, 0);
+        if (!u.ok() && u.sys_errno() != ENOENT && st.ok()) st = u;
+      }
+    } else {
+      st = names.status();
+    }
+    (void)s.backing->Close(*dir);
+    if (st.ok()) st = s.backing->UnlinkAt(*hh, name, AT_REMOVEDIR);
+  } else if (dir.status().sys_errno() != ENOENT) {
+    st = dir.status();
+  }
+  (void)s.backing->Close(*hh);
+  return st.ok() || st.sys_errno() == ENOENT ? Status::Ok() : st.WithContext("deleting data of " + name);
+}
+
+Status DataStore::Impl::SyncPendingInodes() {
+  std::vector<int> fds;
+  {
+    std::lock_guard<std::mutex> l(files_mu);
+    fds.swap(pending_inode_fds);
+  }
+  Status first;
+  for (int fd : fds) {
+    Status s = backing->Fsync(fd, true);
+    if (!s.ok() && first.ok()) first = s;
+    (void)backing->Close(fd);
+  }
+  return first;
+}
+
+Status DataStore::Impl::SyncDirtyChunks() {
+  Status first;
+  for (auto& [rec, state] : log->DirtyEntries()) {
+    uint64_t w = state->written.load();
+    std::string name = HexEncode(rec.id);
+    auto hh = backing->OpenAt(objects_fd, name.substr(0, 2), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!hh.ok()) continue;  // deleted
+    auto dir = backing->OpenAt(*hh, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    (void)backing->Close(*hh);
+    if (!dir.ok()) continue;
+    auto fd = backing->OpenAt(*dir, std::to_string(rec.first), O_RDWR | O_CLOEXEC);
+    Status s = backing->Fsync(*dir, false);
+    (void)backing->Close(*dir);
+    if (fd.ok()) {
+      if (s.ok()) s = backing->Fsync(*fd, true);
+      (void)backing->Close(*fd);
+    } else if (fd.status().sys_errno() != ENOENT) {
+      s = fd.status();
+    }
+    if (s.ok()) state->MarkSynced(w);
+    else if (first.ok()) first = s;
+  }
+  return first;
+}
+
+Status DataStore::Impl::MaybeCompact() {
+  if (options.read_only || !log->WantsCompaction()) return Status::Ok();
+  std::unique_lock<std::mutex> l(compact_mu, std::try_to_lock);
+  if (!l.owns_lock()) return Status::Ok();
+  CFS_RETURN_IF_ERROR(SyncPendingInodes());
+  if (!gate.TryClose(200)) return Status::Ok();  // busy or a snapshot: next time
+  Status s = log->Compact();
+  gate.Open();
+  return s;
+}
+
+Status DataStore::CloseClean() {
+  Impl& s = *impl_;
+  if (s.options.read_only) return Status::Ok();
+  std::lock_guard<std::mutex> l(s.compact_mu);
+  s.gate.Close();
+  Status first;
+  std::vector<std::shared_ptr<FileData>> open;
+  {
+    std::lock_guard<std::mutex> fl(s.files_mu);
+    for (auto& [id, w] : s.files) {
+      if (auto f = w.lock()) open.push_back(std::move(f));
+    }
+  }
+  for (auto& f : open) {
+    Status st = f->impl_->SyncImpl(true);
+    if (!st.ok() && first.ok()) first = st;
+  }
+  open.clear();
+  Status st = s.SyncDirtyChunks();
+  if (first.ok()) first = st;
+  st = s.SyncPendingInodes();
+  if (first.ok()) first = st;
+  if (first.ok()) first = s.log->MarkClean();
+  s.gate.Open();
+  return first;
+}
+
+}  // namespace cfs::store

@@ -1,0 +1,140 @@
+// Internal state of DataStore and FileData (not part of the API; only
+// src/store/data_store*.cc, file_data*.cc and chunk*.cc include it).
+//
+// Lock order (outermost first):
+//   DataStore::Impl::gate (writers inside; closed by snapshots and log
+//     compaction)
+//   FileData::Impl::ranges (block-range locks)
+//   ChunkState::cow_mu (shared by writers of the chunk, exclusive for a
+//     copy-on-write break)
+//   ChunkState::mu, then FileData::Impl::mu, then DataStore::Impl::files_mu
+//     (never in the other order; held only for short work)
+//   DirtyLog and FdCache internal mutexes (leaves)
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "store/chunk_format.h"
+#include "store/data_store.h"
+#include "store/dirty_log.h"
+#include "store/fd_cache.h"
+#include "store/range_lock.h"
+
+namespace cfs::store {
+
+struct FileIdHash {
+  size_t operator()(const FileId& id) const {
+    uint64_t a = 0;
+    for (int i = 0; i < 8; ++i) a = (a << 8) | id[i];
+    return size_t(a);
+  }
+};
+
+// In-memory state of one chunk of an open file, loaded lazily.
+struct ChunkState {
+  explicit ChunkState(uint64_t i) : index(i) {}
+  const uint64_t index;
+
+  std::mutex mu;           // guards the fields below up to `sync`
+  bool loaded = false;     // header read (or found missing)
+  bool exists = false;     // the chunk file exists with a header
+  bool seq_known = false;  // `seq` initialised from the tag table
+  Status error;            // the header did not verify: every block is EIO
+  format::ChunkHeader header;  // its map is the authoritative in-memory map
+  std::shared_ptr<ChunkSyncState> sync;  // from the dirty log (null in read-only)
+  uint64_t unlogged_written = 0;         // writes when no log entry (read-only never)
+
+  std::atomic<uint64_t> seq{0};  // largest seq used in this chunk
+  std::shared_mutex cow_mu;      // writers shared; copy-on-write break exclusive
+  std::atomic<uint64_t> cow_checked_epoch{~uint64_t{0}};
+};
+
+struct DataStore::Impl {
+  Backing* backing = nullptr;
+  int volume_fd = -1;   // owned (reopened from the caller's)
+  int objects_fd = -1;  // owned
+  const VolumeKeys* keys = nullptr;
+  DataStoreOptions options;
+  std::unique_ptr<format::MetaAuth> auth;
+  DataCounters counters;
+  std::unique_ptr<DirtyLog> log;  // null when read-only
+  std::unique_ptr<FdCache> fds;
+  uint64_t data_offset = 0;  // D of chunks.md
+
+  WriteGate gate;
+  std::atomic<uint64_t> cow_epoch{1};
+  std::mutex compact_mu;  // serializes log compaction and CloseClean
+
+  std::mutex files_mu;  // guards `files` and `pending_inode_fds`
+  std::unordered_map<FileId, std::weak_ptr<FileData>, FileIdHash> files;
+  std::vector<int> pending_inode_fds;  // closed files whose size was not synced
+
+  uint64_t chunk_bytes() const { return uint64_t{options.chunk_blocks} * format::kBlock; }
+  std::string FileDirName(const FileId& id) const;  // "<hh>/<id32>"
+  Status SyncPendingInodes();
+  Status MaybeCompact();
+  Result<uint64_t> Recover();  // chunk_recover.cc
+  Status RecoverChunk(const FileId& id, uint64_t c, uint64_t* repaired);
+  // Syncs every logged chunk written since its last sync (closed files too).
+  Status SyncDirtyChunks();
+};
+
+struct FileData::Impl {
+  DataStore::Impl* store = nullptr;
+  FileId id{};
+  int inode_fd = -1;  // owned
+  std::unique_ptr<format::BlockCodec> codec;
+  RangeLock ranges;
+  std::atomic<uint64_t> size{0};
+  std::atomic<uint64_t> allocated_blocks{0};  // over loaded chunks
+
+  std::mutex mu;  // guards the fields below
+  std::map<uint64_t, std::shared_ptr<ChunkState>> chunks;
+  int dir_fd = -1;            // objects/<hh>/<id32>, opened lazily
+  bool dir_dirty = false;     // entries created in dir_fd since the last sync
+  bool parent_dirty = false;  // dir_fd itself (or objects/<hh>) was created
+  uint64_t size_version = 0, size_synced = 0;
+  Status sticky;              // first backing error since the last Sync
+  bool all_chunks_loaded = false;
+
+  ~Impl();
+
+  // Chunk bookkeeping (file_data_chunks.cc).
+  std::shared_ptr<ChunkState> Chunk(uint64_t c);
+  Status Load(ChunkState& cs);
+  Result<int> OpenDir(bool create);
+  Result<std::shared_ptr<ChunkFd>> Fd(uint64_t c, bool create);
+  Status Create(ChunkState& cs);
+  Status WriteHeader(ChunkState& cs, int fd);  // cs.mu held
+  // Before modifying a chunk (barrier held shared): logs it, breaks
+  // copy-on-write, creates it; returns holding cow_mu shared.
+  Result<std::shared_lock<std::shared_mutex>> PrepareWrite(ChunkState& cs, bool create);
+  Status BreakCow(ChunkState& cs);
+  Status EnsureSeq(ChunkState& cs, int fd);  // cs.mu held
+  void NoteWritten(ChunkState& cs);
+  void NoteError(const Status& s);
+
+  // Block I/O within one chunk (chunk_io.cc). `b0 + n <= chunk_blocks`.
+  Status ReadBlocks(ChunkState& cs, uint32_t b0, uint32_t n, uint8_t* out);
+  Status WriteBlocks(ChunkState& cs, uint32_t b0, uint32_t n, const uint8_t* plain);
+  Status PunchBlocks(ChunkState& cs, uint32_t b0, uint32_t n);
+
+  // File-level helpers (file_data.cc).
+  Status SyncImpl(bool datasync);
+  uint64_t LoadedAllocatedBlocks();
+  Status PersistSize(uint64_t new_size);  // mu held
+  Status WriteRange(uint64_t offset, ByteView data);
+  Status ZeroRange(uint64_t offset, uint64_t end);  // punches whole blocks, RMWs edges
+  Status ReadModifyWrite(uint64_t block, uint32_t from, ByteView data);  // `data` at byte `from`
+  uint64_t BlockNo(const ChunkState& cs, uint32_t b) const {
+    return cs.index * store->options.chunk_blocks + b;
+  }
+};
+
+}  // namespace cfs::store

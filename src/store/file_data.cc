@@ -1,0 +1,199 @@
+// FileData: reads, writes, size and sync of one regular file's contents.
+#include <algorithm>
+#include <cstring>
+
+#include "common/log.h"
+#include "store/data_store_impl.h"
+
+namespace cfs::store {
+namespace {
+
+uint8_t* StagingBuffer(size_t size) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < size) buf.resize(size);
+  return buf.data();
+}
+
+// One chunk's part of a block range: blocks [b0, b0 + n) of chunk c.
+struct Segment {
+  uint64_t c;
+  uint32_t b0, n;
+};
+
+template <typename F>
+Status ForEachSegment(uint64_t first_block, uint64_t last_block, uint32_t chunk_blocks, F f) {
+  for (uint64_t blk = first_block; blk <= last_block;) {
+    Segment s{blk / chunk_blocks, uint32_t(blk % chunk_blocks), 0};
+    s.n = uint32_t(std::min<uint64_t>(chunk_blocks - s.b0, last_block + 1 - blk));
+    CFS_RETURN_IF_ERROR(f(s));
+    blk += s.n;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+FileData::Impl::~Impl() {
+  Backing* b = store->backing;
+  if (dir_fd >= 0) (void)b->Close(dir_fd);
+  if (inode_fd < 0) return;
+  if (size_version != size_synced && !store->options.read_only) {
+    std::lock_guard<std::mutex> l(store->files_mu);
+    store->pending_inode_fds.push_back(inode_fd);  // synced at the next compaction or clean close
+    return;
+  }
+  (void)b->Close(inode_fd);
+}
+
+FileData::~FileData() = default;
+const FileId& FileData::id() const { return impl_->id; }
+uint64_t FileData::size() const { return impl_->size.load(); }
+
+Status FileData::Impl::PersistSize(uint64_t new_size) {
+  uint8_t rec[format::kInodeSize];
+  format::EncodeInode(*store->auth, format::InodeRecord{id, new_size}, rec);
+  Status s = store->backing->PWrite(inode_fd, rec, sizeof rec, 0);
+  if (!s.ok()) {
+    if (sticky.ok()) sticky = s;
+    return s.WithContext("writing the size of file " + HexEncode(id));
+  }
+  size.store(new_size);
+  ++size_version;
+  return Status::Ok();
+}
+
+Result<size_t> FileData::Read(uint64_t offset, size_t length, uint8_t* out) {
+  Impl& f = *impl_;
+  uint64_t size = f.size.load();
+  if (offset >= size || length == 0) return size_t{0};
+  uint64_t end = std::min<uint64_t>(size, offset + length);
+  auto guard = f.ranges.Lock(offset / format::kBlock, (end - 1) / format::kBlock, false);
+  end = std::min<uint64_t>(end, f.size.load());  // a truncate may have run before we got the lock
+  if (end <= offset) return size_t{0};
+  const uint32_t cb = f.store->options.chunk_blocks;
+  Status s = ForEachSegment(offset / format::kBlock, (end - 1) / format::kBlock, cb, [&](Segment seg) {
+    auto cs = f.Chunk(seg.c);
+    uint64_t seg_start = (seg.c * cb + seg.b0) * format::kBlock;
+    uint64_t seg_end = seg_start + uint64_t{seg.n} * format::kBlock;
+    uint64_t from = std::max(seg_start, offset), to = std::min(seg_end, end);
+    uint8_t* dst = out + (from - offset);
+    if (from == seg_start && to == seg_end) return f.ReadBlocks(*cs, seg.b0, seg.n, dst);
+    uint8_t* tmp = StagingBuffer(size_t{seg.n} * format::kBlock);
+    CFS_RETURN_IF_ERROR(f.ReadBlocks(*cs, seg.b0, seg.n, tmp));
+    std::memcpy(dst, tmp + (from - seg_start), to - from);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  f.store->counters.bytes_read.fetch_add(end - offset, std::memory_order_relaxed);
+  return size_t(end - offset);
+}
+
+Status FileData::Impl::WriteRange(uint64_t offset, ByteView data) {
+  const uint64_t end = offset + data.size();
+  const uint32_t cb = store->options.chunk_blocks;
+  return ForEachSegment(offset / format::kBlock, (end - 1) / format::kBlock, cb, [&](Segment seg) {
+    auto cs = Chunk(seg.c);
+    uint64_t seg_start = (seg.c * cb + seg.b0) * format::kBlock;
+    uint64_t seg_end = seg_start + uint64_t{seg.n} * format::kBlock;
+    uint64_t from = std::max(seg_start, offset), to = std::min(seg_end, end);
+    const uint8_t* src = data.data() + (from - offset);
+    if (from == seg_start && to == seg_end) return WriteBlocks(*cs, seg.b0, seg.n, src);
+    uint8_t* buf = StagingBuffer(size_t{seg.n} * format::kBlock);
+    if (from != seg_start) CFS_RETURN_IF_ERROR(ReadBlocks(*cs, seg.b0, 1, buf));
+    uint32_t last = seg.n - 1;
+    if (to != seg_end && (last > 0 || from == seg_start)) {
+      CFS_RETURN_IF_ERROR(ReadBlocks(*cs, seg.b0 + last, 1, buf + size_t{last} * format::kBlock));
+    }
+    std::memcpy(buf + (from - seg_start), src, to - from);
+    return WriteBlocks(*cs, seg.b0, seg.n, buf);
+  });
+}
+
+Result<size_t> FileData::Write(uint64_t offset, ByteView data) {
+  Impl& f = *impl_;
+  if (f.store->options.read_only) return Status(Code::kFailedPrecondition, "volume is read-only", EROFS);
+  if (data.empty()) return size_t{0};
+  if (offset + data.size() < offset || offset + data.size() > (uint64_t{1} << 62)) {
+    return Status(Code::kInvalidArgument, "write beyond the largest file size", EFBIG);
+  }
+  WriteGate::Writer writer(&f.store->gate);
+  const uint64_t end = offset + data.size();
+  auto guard = f.ranges.Lock(offset / format::kBlock, (end - 1) / format::kBlock, true);
+  CFS_RETURN_IF_ERROR(f.WriteRange(offset, data));
+  if (end > f.size.load()) {
+    std::lock_guard<std::mutex> l(f.mu);
+    if (end > f.size.load()) CFS_RETURN_IF_ERROR(f.PersistSize(end));
+  }
+  f.store->counters.bytes_written.fetch_add(data.size(), std::memory_order_relaxed);
+  return data.size();
+}
+
+Status FileData::Impl::SyncImpl(bool datasync) {
+  if (store->options.read_only) return Status::Ok();
+  std::vector<std::shared_ptr<ChunkState>> states;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    for (auto& [c, cs] : chunks) states.push_back(cs);
+  }
+  Status first;
+  for (auto& cs : states) {
+    std::shared_ptr<ChunkSyncState> sync;
+    {
+      std::lock_guard<std::mutex> l(cs->mu);
+      sync = cs->sync;
+    }
+    if (!sync || !sync->Dirty()) continue;
+    uint64_t w = sync->written.load();
+    auto fd = Fd(cs->index, false);
+    if (!fd.ok() && fd.status().sys_errno() == ENOENT) continue;  // truncated away meanwhile
+    Status s = fd.ok() ? store->backing->Fsync((*fd)->fd(), true) : fd.status();
+    if (s.ok()) sync->MarkSynced(w);
+    else if (first.ok()) first = s;
+  }
+  bool dirs = false, parents = false;
+  uint64_t version;
+  int dir;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    std::swap(dirs, dir_dirty);
+    std::swap(parents, parent_dirty);
+    version = size_version;
+    dir = dir_fd;
+  }
+  if (dirs || parents) {
+    Status s = store->backing->Fsync(dir, false);
+    if (s.ok() && parents) {
+      auto hh = store->backing->OpenAt(store->objects_fd, HexEncode(id).substr(0, 2), O_RDONLY | O_DIRECTORY);
+      s = hh.ok() ? store->backing->Fsync(*hh, false) : hh.status();
+      if (hh.ok()) (void)store->backing->Close(*hh);
+      if (s.ok()) s = store->backing->Fsync(store->objects_fd, false);
+    }
+    if (!s.ok()) {
+      std::lock_guard<std::mutex> l(mu);
+      dir_dirty |= dirs;
+      parent_dirty |= parents;
+      if (first.ok()) first = s;
+    }
+  }
+  if (version != size_synced || !datasync) {
+    Status s = store->backing->Fsync(inode_fd, datasync);
+    std::lock_guard<std::mutex> l(mu);
+    if (s.ok()) size_synced = std::max(size_synced, version);
+    else if (first.ok()) first = s;
+  }
+  std::lock_guard<std::mutex> l(mu);
+  if (!sticky.ok()) {
+    if (first.ok()) first = sticky;
+    sticky = Status::Ok();
+  }
+  return first;
+}
+
+Status FileData::Sync(bool datasync) {
+  Status s = impl_->SyncImpl(datasync);
+  Status c = impl_->store->MaybeCompact();
+  if (!c.ok()) log::Warn("dirty log compaction: {}", c.ToString());
+  return s;
+}
+
+}  // namespace cfs::store

@@ -1,0 +1,194 @@
+// FileData::Impl: per-chunk state, chunk files and their descriptors,
+// and what must happen before a chunk is modified (log, copy-on-write).
+#include <bit>
+#include <string>
+
+#include "common/log.h"
+#include "store/chunk_cow.h"
+#include "store/data_store_impl.h"
+
+namespace cfs::store {
+namespace {
+
+uint32_t PopCount(const format::ChunkHeader& h) {
+  uint32_t n = 0;
+  for (uint8_t byte : h.map) n += uint32_t(std::popcount(byte));
+  return n;
+}
+
+Status ReadOnlyError() { return Status(Code::kFailedPrecondition, "volume is read-only", EROFS); }
+
+}  // namespace
+
+std::shared_ptr<ChunkState> FileData::Impl::Chunk(uint64_t c) {
+  std::lock_guard<std::mutex> l(mu);
+  auto& slot = chunks[c];
+  if (!slot) slot = std::make_shared<ChunkState>(c);
+  return slot;
+}
+
+Result<int> FileData::Impl::OpenDir(bool create) {
+  std::lock_guard<std::mutex> l(mu);
+  if (dir_fd >= 0) return dir_fd;
+  std::string name = HexEncode(id);
+  std::string hh = name.substr(0, 2);
+  Backing* b = store->backing;
+  if (create) {
+    Status s = b->MkdirAt(store->objects_fd, hh, 0700);
+    if (s.ok()) parent_dirty = true;
+    else if (s.sys_errno() != EEXIST) return s;
+  }
+  CFS_ASSIGN_OR_RETURN(int hh_fd, b->OpenAt(store->objects_fd, hh, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (create) {
+    Status s = b->MkdirAt(hh_fd, name, 0700);
+    if (s.ok()) parent_dirty = true;
+    else if (s.sys_errno() != EEXIST) {
+      (void)b->Close(hh_fd);
+      return s;
+    }
+  }
+  auto fd = b->OpenAt(hh_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  (void)b->Close(hh_fd);
+  if (!fd.ok()) return fd.status();
+  dir_fd = *fd;
+  return dir_fd;
+}
+
+Result<std::shared_ptr<ChunkFd>> FileData::Impl::Fd(uint64_t c, bool create) {
+  CFS_ASSIGN_OR_RETURN(int dir, OpenDir(create));
+  Backing* b = store->backing;
+  bool ro = store->options.read_only;
+  return store->fds->Get(id, c, [&]() -> Result<int> {
+    int flags = (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | (create ? O_CREAT : 0);
+    return b->OpenAt(dir, std::to_string(c), flags, 0600);
+  });
+}
+
+Status FileData::Impl::Load(ChunkState& cs) {
+  std::lock_guard<std::mutex> l(cs.mu);
+  if (cs.loaded) return cs.error;
+  auto fd = Fd(cs.index, false);
+  if (!fd.ok()) {
+    if (fd.status().sys_errno() != ENOENT) return fd.status();
+    cs.loaded = true;  // no chunk file: all holes
+    return Status::Ok();
+  }
+  uint8_t page[format::kHeaderWrite];
+  CFS_ASSIGN_OR_RETURN(size_t n, store->backing->PRead((*fd)->fd(), page, sizeof page, 0));
+  cs.loaded = true;
+  if (n == 0) return Status::Ok();  // created, header never written: all holes
+  auto h = format::DecodeHeader(*store->auth, ByteView(page, n));
+  if (h.ok() && (h->chunk_blocks != store->options.chunk_blocks || h->id != id || h->chunk != cs.index)) {
+    h = DataLoss("chunk header names another chunk");
+  }
+  if (!h.ok()) {
+    store->counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    log::Error("chunk {} of file {}: {}", cs.index, HexEncode(id), h.status().message());
+    cs.error = Status(Code::kDataLoss, "chunk " + std::to_string(cs.index) + " of file " + HexEncode(id) +
+                                           ": " + h.status().message(), EIO);
+    return cs.error;
+  }
+  cs.header = *h;
+  cs.exists = true;
+  allocated_blocks.fetch_add(PopCount(cs.header));
+  return Status::Ok();
+}
+
+Status FileData::Impl::EnsureSeq(ChunkState& cs, int fd) {
+  if (cs.seq_known || !cs.exists) {
+    cs.seq_known = true;
+    return Status::Ok();
+  }
+  uint32_t blocks = store->options.chunk_blocks;
+  std::vector<uint8_t> table(size_t{blocks} * format::kSlotPairSize);
+  CFS_ASSIGN_OR_RETURN(size_t n, store->backing->PRead(fd, table.data(), table.size(), format::kTagTableOffset));
+  uint64_t max_seq = 0;
+  for (size_t off = 0; off + format::kSlotSize <= n; off += format::kSlotSize) {
+    max_seq = std::max(max_seq, GetU64(table.data() + off + 32));
+  }
+  uint64_t cur = cs.seq.load();
+  while (cur < max_seq && !cs.seq.compare_exchange_weak(cur, max_seq)) {
+  }
+  cs.seq_known = true;
+  return Status::Ok();
+}
+
+Status FileData::Impl::WriteHeader(ChunkState& cs, int fd) {
+  uint32_t gen = uint32_t(cs.seq.load() >> store->options.generation_shift);
+  cs.header.generation = std::max(cs.header.generation, gen);
+  uint8_t page[format::kHeaderWrite];
+  format::EncodeHeader(*store->auth, cs.header, page);
+  return store->backing->PWrite(fd, page, sizeof page, 0);
+}
+
+Status FileData::Impl::Create(ChunkState& cs) {
+  CFS_ASSIGN_OR_RETURN(auto fd, Fd(cs.index, true));
+  cs.header = format::ChunkHeader{};
+  cs.header.chunk_blocks = store->options.chunk_blocks;
+  cs.header.id = id;
+  cs.header.chunk = cs.index;
+  CFS_RETURN_IF_ERROR(WriteHeader(cs, fd->fd()));
+  cs.exists = true;
+  cs.seq_known = true;
+  std::lock_guard<std::mutex> l(mu);
+  dir_dirty = true;
+  return Status::Ok();
+}
+
+Status FileData::Impl::BreakCow(ChunkState& cs) {
+  {
+    std::lock_guard<std::mutex> l(cs.mu);
+    if (!cs.exists) return Status::Ok();
+  }
+  CFS_ASSIGN_OR_RETURN(auto fd, Fd(cs.index, false));
+  CFS_ASSIGN_OR_RETURN(struct stat st, store->backing->Fstat(fd->fd()));
+  if (st.st_nlink <= 1) return Status::Ok();
+  CFS_ASSIGN_OR_RETURN(int dir, OpenDir(false));
+  CFS_RETURN_IF_ERROR(BreakChunkCow(store->backing, dir, std::to_string(cs.index), fd->fd()));
+  store->fds->Erase(id, cs.index);
+  store->counters.cow_breaks.fetch_add(1, std::memory_order_relaxed);
+  log::Debug("copy-on-write break: file {} chunk {}", HexEncode(id), cs.index);
+  return Status::Ok();
+}
+
+Result<std::shared_lock<std::shared_mutex>> FileData::Impl::PrepareWrite(ChunkState& cs, bool create) {
+  if (store->options.read_only) return ReadOnlyError();
+  CFS_RETURN_IF_ERROR(Load(cs));
+  std::shared_ptr<ChunkSyncState> sync;
+  {
+    std::lock_guard<std::mutex> l(cs.mu);
+    sync = cs.sync;
+  }
+  if (!sync || !sync->live.load()) {
+    CFS_ASSIGN_OR_RETURN(sync, store->log->Ensure(id, cs.index));
+    std::lock_guard<std::mutex> l(cs.mu);
+    cs.sync = sync;
+  }
+  uint64_t epoch = store->cow_epoch.load();
+  if (cs.cow_checked_epoch.load() != epoch) {
+    std::unique_lock<std::shared_mutex> cow(cs.cow_mu);
+    if (cs.cow_checked_epoch.load() != epoch) {
+      CFS_RETURN_IF_ERROR(BreakCow(cs));
+      cs.cow_checked_epoch.store(epoch);
+    }
+  }
+  std::shared_lock<std::shared_mutex> cow(cs.cow_mu);
+  std::lock_guard<std::mutex> l(cs.mu);
+  if (create && !cs.exists) {
+    CFS_RETURN_IF_ERROR(Create(cs));
+    cs.sync->written.fetch_add(1);
+  }
+  return cow;
+}
+
+void FileData::Impl::NoteWritten(ChunkState& cs) {
+  std::lock_guard<std::mutex> l(cs.mu);
+  if (cs.sync) cs.sync->written.fetch_add(1);
+}
+
+void FileData::Impl::NoteError(const Status& s) {
+  std::lock_guard<std::mutex> l(mu);
+  if (sticky.ok()) sticky = s;
+}
+
+}  // namespace cfs::store
