@@ -11,7 +11,7 @@
 
 #include "common/log.h"
 #include "crypto/gcm_ctx_cache.h"
-#include "crypto/random.h"
+#include "crypto/nonce_source.h"
 
 namespace cfs::crypto {
 namespace {
@@ -92,7 +92,7 @@ Status GcmKey::SealWithNonce(const Nonce& nonce, ByteView aad, ByteView plaintex
 
 Status GcmKey::Seal(ByteView aad, ByteView plaintext, uint8_t* ciphertext, Nonce* nonce,
                     Tag* tag) const {
-  RandomBytes(nonce->data(), nonce->size());
+  internal::NextNonce(nonce->data());
   return SealWithNonce(*nonce, aad, plaintext, ciphertext, tag);
 }
 

@@ -1,5 +1,7 @@
 // Tamper, nonce, concurrency and context-cache tests of GcmKey.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -150,6 +152,39 @@ TEST(GcmKey, SealNeverReusesNonce) {
   }
   EXPECT_EQ(nonces.size(), 10000u);
   EXPECT_EQ(tags.size(), 10000u);  // same plaintext, fresh nonce: fresh ciphertext
+}
+
+TEST(GcmKey, ParentAndForkedChildNeverShareNonces) {
+  GcmKey key(RandomSecret(kKeySize));
+  const Bytes block(64, 0);
+  Bytes ct(block.size());
+  Nonce parent_nonce;
+  Tag tag;
+  // Fill this thread's nonce batch, so the child inherits unused nonces.
+  ASSERT_TRUE(key.Seal({}, block, ct.data(), &parent_nonce, &tag).ok());
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    Nonce child_nonce;
+    Tag child_tag;
+    Bytes child_ct(block.size());
+    const bool ok = key.Seal({}, block, child_ct.data(), &child_nonce, &child_tag).ok();
+    const bool sent = ok && write(fds[1], child_nonce.data(), child_nonce.size()) ==
+                                static_cast<ssize_t>(child_nonce.size());
+    _exit(sent ? 0 : 1);
+  }
+  close(fds[1]);
+  ASSERT_TRUE(key.Seal({}, block, ct.data(), &parent_nonce, &tag).ok());
+  Nonce child_nonce{};
+  EXPECT_EQ(read(fds[0], child_nonce.data(), child_nonce.size()),
+            static_cast<ssize_t>(child_nonce.size()));
+  close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_NE(child_nonce, parent_nonce) << "a forked child reused the parent's next nonce";
 }
 
 TEST(GcmKey, EmptyAndLargeMessagesRoundTrip) {
