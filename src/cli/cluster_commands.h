@@ -1,0 +1,39 @@
+// `cipherfs cluster create|list|describe`: clusters of the current region,
+// region/clusters/<id>/ with volume.yaml and the volume layout.
+// Thread safety: one command per process thread; concurrent processes
+// creating the same id: one wins, the other gets AlreadyExists.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/context.h"
+#include "config/volume_yaml.h"
+
+namespace cfs::cli {
+
+// The encryption context of a cluster's data key: {"cluster-arn": <ARN>}.
+inline constexpr char kClusterContextKey[] = "cluster-arn";
+keymgr::EncryptionContext ClusterEncryptionContext(const std::string& cluster_arn);
+
+struct ClusterCreateArgs {
+  std::string id;
+  bool storage_encrypted = false;
+  std::optional<std::string> kms_key_id;  // any identifier form; default alias/aws/rds
+};
+
+// Creates the cluster in a temporary folder and renames it into place; on
+// any failure nothing is left behind.
+Status ClusterCreate(Context& ctx, const ClusterCreateArgs& args);
+Status ClusterList(Context& ctx);
+Status ClusterDescribe(Context& ctx, const std::string& id);
+
+// The descriptor of cluster `id`: NotFound (with a hint) if there is none.
+Result<config::VolumeDescriptor> LoadCluster(const Context& ctx, const std::string& id);
+
+// The cloud API's DBCluster fields.
+nlohmann::json ClusterJson(const config::VolumeDescriptor& d);
+
+}  // namespace cfs::cli
