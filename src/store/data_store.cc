@@ -51,7 +51,9 @@ Result<std::unique_ptr<DataStore>> DataStore::Open(Backing* backing, int volume_
     if (!m.ok() && m.sys_errno() != EEXIST) return m.WithContext("creating objects/");
   }
   CFS_ASSIGN_OR_RETURN(s.objects_fd, backing->OpenAt(s.volume_fd, "objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  CFS_ASSIGN_OR_RETURN(s.log, DirtyLog::Open(backing, s.volume_fd, s.auth.get(), options.read_only));
+  CFS_ASSIGN_OR_RETURN(s.log, DirtyLog::Open(backing, s.volume_fd, s.auth.get(), options.read_only,
+                                               options.dirty_log_compact_records,
+                                               &s.counters.dirty_log_commits));
   s.fds = std::make_unique<FdCache>(backing, std::max<size_t>(options.max_open_chunk_fds, 1));
   return ds;
 }

@@ -36,6 +36,9 @@ struct DataStoreOptions {
   uint32_t generation_shift = 24;
   // Bound of the DataStore-wide cache of open chunk-file descriptors.
   size_t max_open_chunk_fds = 2048;
+  // The dirty-chunk log is compacted (at the next Sync) once it holds more
+  // records than this.
+  uint64_t dirty_log_compact_records = 4096;
 };
 
 // Counters exported by `cipherfs stats` (relaxed atomics).

@@ -25,8 +25,11 @@ size_t DirtyLog::KeyHash::operator()(const Key& k) const {
 }
 
 Result<std::unique_ptr<DirtyLog>> DirtyLog::Open(Backing* backing, int volume_dirfd,
-                                                 const format::MetaAuth* auth, bool read_only) {
+                                                 const format::MetaAuth* auth, bool read_only,
+                                                 uint64_t compact_after, std::atomic<uint64_t>* commits) {
   std::unique_ptr<DirtyLog> log(new DirtyLog(backing, volume_dirfd, auth));
+  log->compact_after_ = compact_after;
+  log->commits_ = commits;
   log->pending_ = std::make_shared<Batch>();
   CFS_RETURN_IF_ERROR(log->Load(read_only));
   return log;
@@ -118,7 +121,7 @@ Status DirtyLog::WaitDurable(std::unique_lock<std::mutex>& l, const std::shared_
     l.lock();
     if (s.ok()) {
       header_open_ = true;
-      commits_.fetch_add(1, std::memory_order_relaxed);
+      if (commits_) commits_->fetch_add(1, std::memory_order_relaxed);
     } else {
       next_offset_ = offset;  // the only leader: nothing was appended after it
       log::Error("dirty log write failed: {}", s.ToString());

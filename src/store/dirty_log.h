@@ -35,12 +35,14 @@ struct ChunkSyncState {
 class DirtyLog {
  public:
   static constexpr uint32_t kWindow = 16;
-  static constexpr uint64_t kCompactAfter = 4096;  // records appended
 
   // Opens (creates) `dirty.log` in the volume directory. Read-only: only
   // reads the state. Read-write: decides unclean(), then marks "open" durably.
+  // `compact_after`: records appended before WantsCompaction(); `commits`
+  // (may be null) counts log fdatasyncs.
   static Result<std::unique_ptr<DirtyLog>> Open(Backing* backing, int volume_dirfd,
-                                                const format::MetaAuth* auth, bool read_only);
+                                                const format::MetaAuth* auth, bool read_only,
+                                                uint64_t compact_after, std::atomic<uint64_t>* commits);
   ~DirtyLog();
 
   bool unclean() const { return unclean_; }
@@ -54,12 +56,13 @@ class DirtyLog {
   Result<std::shared_ptr<ChunkSyncState>> Ensure(const FileId& id, uint64_t chunk);
   // Entries written since their last sync.
   std::vector<std::pair<format::LogRecord, std::shared_ptr<ChunkSyncState>>> DirtyEntries();
-  bool WantsCompaction() const { return appended_.load() > kCompactAfter; }
+  bool WantsCompaction() const { return appended_.load() > compact_after_; }
   // Barrier held: rewrites the log with only the dirty chunks.
   Status Compact();
   // Barrier held, everything synced: empties the log, state "clean".
   Status MarkClean();
-  uint64_t commits() const { return commits_.load(); }
+  // Records in the log file now (after the last compaction).
+  uint64_t records() const { return appended_.load(); }
 
  private:
   struct Key {
@@ -94,7 +97,8 @@ class DirtyLog {
   int fd_ = -1;
   bool unclean_ = false;
   std::atomic<uint64_t> appended_{0};
-  std::atomic<uint64_t> commits_{0};
+  uint64_t compact_after_ = 4096;
+  std::atomic<uint64_t>* commits_ = nullptr;
 
   // Lock order: mu_ is a leaf (no other lock is taken while holding it).
   mutable std::mutex mu_;
