@@ -109,9 +109,18 @@ cfs_mount_fresh() {
     fi
     cfs_start_daemon "$mnt" "$cli" mount t "$mnt" -f -o allow_other "$@"
   elif cli=$(cfs_tool devmount); then
-    [[ -d $work/vol ]] || "$cli" create "$work/vol" >"$work/create.log" 2>&1 ||
-      { cat "$work/create.log" >&2; return 1; }
-    cfs_start_daemon "$mnt" "$cli" serve "$work/vol" "$mnt" "$@"
+    # The developer tool: `create` prints the data key (hex), which `serve`
+    # takes from CIPHERFS_DEVKEY. A test-only key file, mode 0600.
+    if [[ ! -d $work/vol ]]; then
+      local -a unenc=()
+      if [[ $kind != encrypted ]]; then unenc=(--unencrypted); fi
+      mkdir -p "$work/vol"
+      (umask 077 && "$cli" create "$work/vol" "${unenc[@]}" >"$work/devkey" 2>"$work/create.log") ||
+        { cat "$work/create.log" >&2; return 1; }
+    fi
+    CIPHERFS_DEVKEY=$(tail -1 "$work/devkey")
+    export CIPHERFS_DEVKEY
+    cfs_start_daemon "$mnt" "$cli" serve "$work/vol" "$mnt" -f --allow-other "$@"
   else
     cfs_say "no way to mount: neither the cipherfs command nor tests/tools devmount is built"
     return 1
