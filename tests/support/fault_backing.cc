@@ -121,6 +121,16 @@ uint64_t FaultBacking::faults_injected() const {
   return faults_injected_;
 }
 
+std::string FaultBacking::last_fault() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_fault_;
+}
+
+OpKind FaultBacking::last_fault_kind() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_fault_kind_;
+}
+
 void FaultBacking::ArmPowerCut(OpKind kind, uint64_t n, PowerCutMode mode, uint64_t seed) {
   std::lock_guard<std::mutex> lock(mu_);
   cut_ = {kind, n};
@@ -171,6 +181,8 @@ Status FaultBacking::EnterLocked(OpKind kind, const char* what, int fd) {
   std::string where = std::string("injected fault: ") + what + " fd " + std::to_string(fd);
   if (disk_dead_) {
     ++faults_injected_;
+    last_fault_ = std::string(OpKindName(kind)) + " " + what + " fd " + std::to_string(fd);
+    last_fault_kind_ = kind;
     return Status::FromErrno(fail_errno_, where);
   }
   if (cut_.remaining > 0 && MatchesLocked(cut_.kind, kind) && --cut_.remaining == 0) {
@@ -179,6 +191,8 @@ Status FaultBacking::EnterLocked(OpKind kind, const char* what, int fd) {
   }
   if (fail_.remaining > 0 && MatchesLocked(fail_.kind, kind) && --fail_.remaining == 0) {
     ++faults_injected_;
+    last_fault_ = std::string(OpKindName(kind)) + " " + what + " fd " + std::to_string(fd);
+    last_fault_kind_ = kind;
     disk_dead_ = fail_then_all_;
     return Status::FromErrno(fail_errno_, where);
   }

@@ -95,6 +95,9 @@ class FaultBacking final : public store::Backing {
   void ClearFaults();
   // Number of calls failed by injection so far.
   uint64_t faults_injected() const;
+  // "<kind> <syscall> fd N" of the last injected fault ("" if none).
+  std::string last_fault() const;
+  OpKind last_fault_kind() const;
 
   // --- Power cut ---
   // Now: applies `mode` (random choices from `seed`) to every unsynced
@@ -196,6 +199,8 @@ class FaultBacking final : public store::Backing {
   bool fail_then_all_ = false;
   bool disk_dead_ = false;
   uint64_t faults_injected_ = 0;
+  std::string last_fault_;
+  OpKind last_fault_kind_ = OpKind::kAny;
   Armed cut_;
   PowerCutMode cut_mode_ = PowerCutMode::kDrop;
   uint64_t cut_seed_ = 0;
