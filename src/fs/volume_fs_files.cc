@@ -104,6 +104,15 @@ Result<Reply> VolumeFs::Open(fuse_ino_t ino, fuse_file_info* fi) {
   Inode& inode = InodeOf(ino);
   if (config_.read_only && (fi->flags & O_ACCMODE) != O_RDONLY) return Err(EROFS, "read-only mount");
   CFS_ASSIGN_OR_RETURN(auto data, AcquireData(inode));
+  if ((fi->flags & O_TRUNC) != 0 && (fi->flags & O_ACCMODE) != O_RDONLY) {  // atomic_o_trunc
+    Status s = data->Truncate(0);
+    if (!s.ok()) {
+      data.reset();
+      ReleaseData(inode);
+      return s;
+    }
+    TouchMtime(inode);
+  }
   SetOpenFlags(fi);
   fi->fh = reinterpret_cast<uint64_t>(new FileHandle{Shared(inode), std::move(data), fi->flags});
   return Reply(ReplyOpen{*fi});

@@ -4,7 +4,7 @@
 //
 //   devmount create DIR [--unencrypted] [--key HEX]    prints the key (hex)
 //   devmount serve DIR MOUNTPOINT [-f] [--key HEX] [--ro] [--threads N]
-//                  [--allow-other] [--debug] [-o OPT]...
+//                  [--allow-other] [--debug] [--pidfile PATH] [-o OPT]...
 // Without -f, `serve` returns once the mount is live (the daemon stays).
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,7 +29,7 @@ int Usage() {
   std::fprintf(stderr,
                "usage: devmount create DIR [--unencrypted] [--key HEX]\n"
                "       devmount serve DIR MOUNTPOINT [-f] [--key HEX] [--ro] [--threads N] "
-               "[--allow-other] [--debug] [-o OPT]...\n");
+               "[--allow-other] [--debug] [--pidfile PATH] [-o OPT]...\n");
   return 2;
 }
 
@@ -77,6 +77,7 @@ int Serve(const std::vector<std::string>& args) {
   o.volume_dir = args[0];
   o.mountpoint = args[1];
   bool foreground = false;
+  std::string pidfile;
   const char* env_key = std::getenv("CIPHERFS_DEVKEY");
   std::string key_hex = env_key ? env_key : "";
   for (size_t i = 2; i < args.size(); ++i) {
@@ -87,6 +88,7 @@ int Serve(const std::vector<std::string>& args) {
     else if (a == "--allow-other") o.allow_other = true;
     else if (a == "--debug") o.debug = true;
     else if (a == "--key" && has_next) key_hex = args[++i];
+    else if (a == "--pidfile" && has_next) pidfile = args[++i];
     else if (a == "--threads" && has_next) o.max_threads = unsigned(std::stoul(args[++i]));
     else if (a == "-o" && has_next) o.fuse_options.push_back(args[++i]);
     else return Usage();
@@ -116,6 +118,12 @@ int Serve(const std::vector<std::string>& args) {
       if (::write(fd, &c, 1) != 1) std::fprintf(stderr, "devmount: could not signal the parent\n");
       ::close(fd);
     };
+  }
+  if (!pidfile.empty()) {
+    FILE* f = std::fopen(pidfile.c_str(), "w");
+    if (f == nullptr) return 1;
+    std::fprintf(f, "%d\n", int(::getpid()));
+    std::fclose(f);
   }
   cfs::store::PosixBacking backing;
   cfs::Status s = cfs::fs::ServeVolume(&backing, std::move(key), o);
