@@ -26,7 +26,7 @@ CFS_BUILD_PKGS=(
 )
 # Test dependencies (tools the test command and scripts/demo run).
 CFS_TEST_PKGS=(
-  python3 attr acl e2fsprogs util-linux procps psmisc xxd bsdextrautils
+  python3 jq attr acl e2fsprogs util-linux procps psmisc xxd bsdextrautils
   postgresql-15 postgresql-client-15 postgresql-contrib mariadb-server fio
 )
 
