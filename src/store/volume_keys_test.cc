@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -67,6 +68,46 @@ TEST(VolumeKeys, SameDataKeyDerivesTheSameKeys) {
   auto meta_b = b->MetaKey();
   ASSERT_TRUE(meta_a.ok() && meta_b.ok());
   EXPECT_TRUE((*meta_b)->Verify(kBlock, (*meta_a)->Compute(kBlock)));
+}
+
+SecretBytes FromHex(std::string_view hex) {
+  auto b = HexDecode(hex);
+  EXPECT_TRUE(b.has_value());
+  return b ? SecretBytes(b->data(), b->size()) : SecretBytes();
+}
+
+// Pins the on-disk key schedule of docs/format/keys.md. Expected keys were
+// computed independently (Python hmac/hashlib HKDF) from data key 00..1f,
+// file id a0..af, chunk 0x0102030405060708, generation 3:
+//   chunk info = "cipherfs v1 chunk" || 08 07 06 05 04 03 02 01 || 03 00 00 00
+TEST(VolumeKeys, DerivationMatchesTheDocumentedFormat) {
+  Bytes dk(32);
+  for (size_t i = 0; i < dk.size(); ++i) dk[i] = static_cast<uint8_t>(i);
+  FileId file;
+  for (size_t i = 0; i < file.size(); ++i) file[i] = static_cast<uint8_t>(0xa0 + i);
+  auto keys = MustDerive(SecretBytes(dk.data(), dk.size()));
+  ASSERT_TRUE(keys);
+
+  const crypto::GcmKey expected_chunk(
+      FromHex("d1ec69aa8ceda7f05ad4b2ad364df74a6fbd3516bdb37191dfdc472608f13f4d"));
+  const Sealed s = SealBlock(*MustChunkKey(*keys, file, 0x0102030405060708, 3));
+  EXPECT_TRUE(Opens(expected_chunk, s));
+
+  const crypto::SivKey expected_names(FromHex(
+      "4a4924bc3b1deca3759e517b3349773dc537eabe92837fd6221b4da7a402dc92"
+      "d652109c299fd720a2d4b5c6c91bc7e3b70b2859e71e6cd13b927eff5966291c"));
+  auto names = keys->NameKey();
+  ASSERT_TRUE(names.ok());
+  auto got = (*names)->Encrypt(kAad, AsBytes("postgresql.conf"));
+  auto want = expected_names.Encrypt(kAad, AsBytes("postgresql.conf"));
+  ASSERT_TRUE(got.ok() && want.ok());
+  EXPECT_EQ(*got, *want);
+
+  const crypto::MacKey expected_meta(
+      FromHex("18858de8135ea1bcbcb4adc5cd76252b460be8f7cd042d94fa1a66ec28902059"));
+  auto meta = keys->MetaKey();
+  ASSERT_TRUE(meta.ok());
+  EXPECT_EQ((*meta)->Compute(kBlock), expected_meta.Compute(kBlock));
 }
 
 TEST(VolumeKeys, DecryptFailsUnderOtherChunkGenerationFileOrVolume) {
