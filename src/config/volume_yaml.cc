@@ -65,7 +65,7 @@ Status ParseFields(const YamlReader& r, const YAML::Node& root, VolumeDescriptor
   CFS_ASSIGN_OR_RETURN(uint64_t bs, r.Uint(root["block_size"], "block_size", 4096, 4096));
   d->block_size = static_cast<uint32_t>(bs);
   if (!root["chunk_blocks"]) return r.Error(root, "chunk_blocks", "is missing");
-  CFS_ASSIGN_OR_RETURN(uint64_t cb, r.Uint(root["chunk_blocks"], "chunk_blocks", 1, 65536));
+  CFS_ASSIGN_OR_RETURN(uint64_t cb, r.Uint(root["chunk_blocks"], "chunk_blocks", 1, kMaxChunkBlocks));
   d->chunk_blocks = static_cast<uint32_t>(cb);
   CFS_ASSIGN_OR_RETURN(d->status, Required(r, root, "status"));
   CFS_ASSIGN_OR_RETURN(d->created_at, Required(r, root, "created_at"));
@@ -132,7 +132,7 @@ Status ValidateVolumeDescriptor(const VolumeDescriptor& d) {
     if (d.cipher != kCipherNone) return Invalid("cipher: an unencrypted volume has cipher none");
   }
   if (d.block_size != 4096) return Invalid("block_size: must be 4096");
-  if (d.chunk_blocks == 0 || d.chunk_blocks > 65536) return Invalid("chunk_blocks: must be 1 to 65536");
+  if (d.chunk_blocks == 0 || d.chunk_blocks > kMaxChunkBlocks) return Invalid("chunk_blocks: must be 1 to 2048");
   if (!kStatuses.count(d.status)) return Invalid(fmt::format("status: unknown status '{}'", d.status));
   if (!IsValidRfc3339(d.created_at)) return Invalid("created_at: must be like 2026-01-02T03:04:05Z");
   for (const auto& e : d.lineage) {

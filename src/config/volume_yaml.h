@@ -20,6 +20,7 @@ inline constexpr std::string_view kVolumeFileName = "volume.yaml";
 inline constexpr std::string_view kCipherAes256Gcm = "AES-256-GCM";
 inline constexpr std::string_view kCipherNone = "none";
 inline constexpr size_t kMaxVolumeYamlSize = 64 * 1024;
+inline constexpr uint32_t kMaxChunkBlocks = 2048;  // docs/format/chunks.md
 
 enum class VolumeKind { kCluster, kSnapshot };
 std::string_view VolumeKindName(VolumeKind kind);  // "cluster" | "snapshot"
