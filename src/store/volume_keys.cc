@@ -1,9 +1,12 @@
 #include "store/volume_keys.h"
 
+#include <atomic>
+#include <cstring>
 #include <list>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "common/encoding.h"
 #include "crypto/kdf.h"
@@ -15,6 +18,10 @@ constexpr size_t kDataKeySize = 32;
 constexpr size_t kNameKeySize = 64;
 constexpr size_t kMetaKeySize = 32;
 constexpr size_t kDefaultChunkKeyCacheSize = 4096;
+// Large caches are split into shards, each with its own mutex and LRU, so
+// threads reading different chunks do not queue on one lock.
+constexpr size_t kShards = 16;
+constexpr size_t kMinCacheSizeToShard = 256;
 constexpr std::string_view kChunkLabel = "cipherfs v1 chunk";
 constexpr std::string_view kNamesLabel = "cipherfs v1 names";
 constexpr std::string_view kMetaLabel = "cipherfs v1 meta";
@@ -28,15 +35,26 @@ Bytes ChunkInfo(uint64_t chunk, uint32_t generation) {
   return info;
 }
 
-// Cache key: file id || u64 LE chunk || u32 LE generation (28 bytes).
-std::string CacheKey(const FileId& file, uint64_t chunk, uint32_t generation) {
-  std::string k(file.size() + 12, '\0');
-  auto* p = reinterpret_cast<uint8_t*>(k.data());
-  std::copy(file.begin(), file.end(), p);
-  PutU64(p + file.size(), chunk);
-  PutU32(p + file.size() + 8, generation);
+// Cache key: file id || u64 LE chunk || u32 LE generation.
+struct CacheKey {
+  std::array<uint8_t, 28> bytes;
+  bool operator==(const CacheKey& o) const { return bytes == o.bytes; }
+};
+
+CacheKey MakeCacheKey(const FileId& file, uint64_t chunk, uint32_t generation) {
+  CacheKey k;
+  std::memcpy(k.bytes.data(), file.data(), file.size());
+  PutU64(k.bytes.data() + 16, chunk);
+  PutU32(k.bytes.data() + 24, generation);
   return k;
 }
+
+struct CacheKeyHash {
+  size_t operator()(const CacheKey& k) const {
+    return std::hash<std::string_view>()(
+        std::string_view(reinterpret_cast<const char*>(k.bytes.data()), k.bytes.size()));
+  }
+};
 
 Status WipedError() {
   return FailedPrecondition("volume keys were wiped (the data key became unusable)");
@@ -45,17 +63,36 @@ Status WipedError() {
 }  // namespace
 
 struct VolumeKeys::State {
-  using Lru = std::list<std::pair<std::string, std::shared_ptr<const crypto::GcmKey>>>;
+  using Key = std::shared_ptr<const crypto::GcmKey>;
+  using Lru = std::list<std::pair<CacheKey, Key>>;
+  struct Shard {
+    std::mutex mu;  // guards lru and index; never held with State::mu
+    Lru lru;        // most recently used first
+    std::unordered_map<CacheKey, Lru::iterator, CacheKeyHash> index;  // into lru
+  };
 
-  size_t capacity = kDefaultChunkKeyCacheSize;
-  mutable std::mutex mu;  // guards everything below
-  // Null once wiped. Shared so a derivation running outside `mu` keeps the
-  // bytes alive; they are wiped when the last holder lets go.
+  // Set once by Wipe(), before the shards are emptied; checked under a
+  // shard's mutex before returning or inserting a chunk key.
+  std::atomic<bool> wiped{false};
+  size_t shard_capacity = kDefaultChunkKeyCacheSize;
+  std::vector<Shard> shards;
+
+  std::mutex mu;  // guards the three keys below (null once wiped)
+  // Shared so a derivation running outside `mu` keeps the bytes alive;
+  // they are wiped when the last holder lets go.
   std::shared_ptr<const SecretBytes> data_key;
   std::shared_ptr<const crypto::SivKey> name_key;
   std::shared_ptr<const crypto::MacKey> meta_key;
-  Lru lru;  // most recently used first
-  std::unordered_map<std::string, Lru::iterator> index;  // into lru
+
+  Shard& ShardFor(const CacheKey& k) { return shards[CacheKeyHash()(k) % shards.size()]; }
+
+  // The cached key (made most recent), or null. Caller holds shard.mu.
+  static Key Find(Shard& shard, const CacheKey& k) {
+    auto it = shard.index.find(k);
+    if (it == shard.index.end()) return nullptr;
+    shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
+    return it->second->second;
+  }
 };
 
 Result<std::unique_ptr<VolumeKeys>> VolumeKeys::Derive(const SecretBytes& data_key) {
@@ -76,7 +113,9 @@ Result<std::unique_ptr<VolumeKeys>> VolumeKeys::Derive(const SecretBytes& data_k
   std::unique_ptr<VolumeKeys> keys(new VolumeKeys());
   keys->state_ = std::make_unique<State>();
   State& s = *keys->state_;
-  s.capacity = chunk_key_cache_size;
+  const size_t shards = chunk_key_cache_size >= kMinCacheSizeToShard ? kShards : 1;
+  s.shards = std::vector<State::Shard>(shards);
+  s.shard_capacity = (chunk_key_cache_size + shards - 1) / shards;
   s.data_key = std::make_shared<const SecretBytes>(data_key.Clone());
   s.name_key = std::make_shared<const crypto::SivKey>(name_bytes);
   s.meta_key = std::make_shared<const crypto::MacKey>(meta_bytes);
@@ -89,39 +128,35 @@ Result<std::shared_ptr<const crypto::GcmKey>> VolumeKeys::ChunkKey(const FileId&
                                                                    uint64_t chunk,
                                                                    uint32_t generation) const {
   State& s = *state_;
-  const std::string cache_key = CacheKey(file, chunk, generation);
+  const CacheKey cache_key = MakeCacheKey(file, chunk, generation);
+  State::Shard& shard = s.ShardFor(cache_key);
+  {
+    std::lock_guard<std::mutex> lock(shard.mu);
+    if (s.wiped.load()) return WipedError();
+    if (State::Key hit = State::Find(shard, cache_key)) return hit;
+  }
   std::shared_ptr<const SecretBytes> data_key;
   {
     std::lock_guard<std::mutex> lock(s.mu);
-    if (s.data_key == nullptr) return WipedError();
-    auto it = s.index.find(cache_key);
-    if (it != s.index.end()) {
-      s.lru.splice(s.lru.begin(), s.lru, it->second);
-      return it->second->second;
-    }
     data_key = s.data_key;
   }
-  // Derive outside the lock: HKDF costs microseconds and misses are common
-  // under random I/O over more chunks than the cache holds.
+  if (data_key == nullptr) return WipedError();
+  // Derive outside any lock: a miss costs an HKDF and a key allocation.
   CFS_ASSIGN_OR_RETURN(SecretBytes bytes,
                        crypto::HkdfSha256(*data_key, file, ChunkInfo(chunk, generation),
                                           crypto::kKeySize));
   data_key.reset();
   auto key = std::make_shared<const crypto::GcmKey>(bytes);
-  std::shared_ptr<const crypto::GcmKey> evicted;  // destroyed after unlocking
-  std::lock_guard<std::mutex> lock(s.mu);
-  if (s.data_key == nullptr) return WipedError();  // wiped while deriving
-  auto it = s.index.find(cache_key);
-  if (it != s.index.end()) {  // another thread derived it meanwhile
-    s.lru.splice(s.lru.begin(), s.lru, it->second);
-    return it->second->second;
-  }
-  s.lru.emplace_front(cache_key, key);
-  s.index.emplace(cache_key, s.lru.begin());
-  if (s.lru.size() > s.capacity) {
-    evicted = std::move(s.lru.back().second);
-    s.index.erase(s.lru.back().first);
-    s.lru.pop_back();
+  State::Key evicted;  // destroyed after unlocking (it purges thread caches)
+  std::lock_guard<std::mutex> lock(shard.mu);
+  if (s.wiped.load()) return WipedError();  // wiped while deriving
+  if (State::Key hit = State::Find(shard, cache_key)) return hit;  // a racing miss won
+  shard.lru.emplace_front(cache_key, key);
+  shard.index.emplace(cache_key, shard.lru.begin());
+  if (shard.lru.size() > s.shard_capacity) {
+    evicted = std::move(shard.lru.back().second);
+    shard.index.erase(shard.lru.back().first);
+    shard.lru.pop_back();
   }
   return key;
 }
@@ -140,26 +175,30 @@ Result<std::shared_ptr<const crypto::MacKey>> VolumeKeys::MetaKey() const {
 
 void VolumeKeys::Wipe() {
   if (state_ == nullptr) return;
-  State::Lru lru;
+  State& s = *state_;
   std::shared_ptr<const SecretBytes> data_key;
   std::shared_ptr<const crypto::SivKey> name_key;
   std::shared_ptr<const crypto::MacKey> meta_key;
   {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    lru.swap(state_->lru);
-    state_->index.clear();
-    data_key = std::move(state_->data_key);
-    name_key = std::move(state_->name_key);
-    meta_key = std::move(state_->meta_key);
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.wiped.store(true);
+    data_key = std::move(s.data_key);
+    name_key = std::move(s.name_key);
+    meta_key = std::move(s.meta_key);
   }
-  // Destroyed here, outside the lock (a GcmKey purges every thread's cached
-  // contexts). Keys still held by in-flight callers are wiped when those
-  // callers drop them.
+  for (State::Shard& shard : s.shards) {
+    State::Lru lru;
+    {
+      std::lock_guard<std::mutex> lock(shard.mu);
+      lru.swap(shard.lru);
+      shard.index.clear();
+    }
+    // `lru` is destroyed here, outside the lock: each GcmKey purges every
+    // thread's cached contexts. Keys still held by in-flight callers are
+    // wiped when those callers drop them.
+  }
 }
 
-bool VolumeKeys::wiped() const {
-  std::lock_guard<std::mutex> lock(state_->mu);
-  return state_->data_key == nullptr;
-}
+bool VolumeKeys::wiped() const { return state_->wiped.load(); }
 
 }  // namespace cfs::store

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string_view>
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -168,31 +169,49 @@ TEST(VolumeKeys, RejectsDataKeyOfWrongSize) {
   EXPECT_EQ(VolumeKeys::Derive(SecretBytes()).status().code(), Code::kInvalidArgument);
 }
 
-TEST(VolumeKeys, ConcurrentLookupsAndWipeAreSafe) {
-  auto keys = MustDerive(crypto::RandomSecret(32), /*cache=*/8);
+// Cache sizes 8 (one LRU) and 4096 (sharded).
+class VolumeKeysConcurrency : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(VolumeKeysConcurrency, ConcurrentLookupsAndWipeAreSafe) {
+  auto keys = MustDerive(crypto::RandomSecret(32), GetParam());
   ASSERT_TRUE(keys);
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
+  std::atomic<int> sealed{0};
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (uint64_t i = 0; i < 300; ++i) {
-        auto key = keys->ChunkKey(kFileA, (i * 7 + t) % 20, 0);
+        auto key = keys->ChunkKey(t % 2 ? kFileA : kFileB, (i * 7 + t) % 20, i % 3);
         if (!key.ok()) {
           if (key.status().code() != Code::kFailedPrecondition) ++failures;
           continue;
         }
         const Sealed s = SealBlock(**key);
         if (!Opens(**key, s)) ++failures;
+        ++sealed;
       }
     });
   }
   threads.emplace_back([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    while (sealed.load() < 200) std::this_thread::yield();
     keys->Wipe();
   });
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_TRUE(keys->wiped());
+  EXPECT_EQ(keys->ChunkKey(kFileA, 0, 0).status().code(), Code::kFailedPrecondition);
+}
+
+INSTANTIATE_TEST_SUITE_P(CacheSizes, VolumeKeysConcurrency, ::testing::Values(8, 4096));
+
+TEST(VolumeKeys, ShardedCacheKeepsEveryKeyWithinCapacity) {
+  auto keys = MustDerive(crypto::RandomSecret(32));  // 4096 entries, sharded
+  ASSERT_TRUE(keys);
+  std::vector<std::shared_ptr<const crypto::GcmKey>> first;
+  for (uint64_t c = 0; c < 200; ++c) first.push_back(MustChunkKey(*keys, kFileA, c, 0));
+  for (uint64_t c = 0; c < 200; ++c) {
+    EXPECT_EQ(MustChunkKey(*keys, kFileA, c, 0).get(), first[c].get()) << "chunk " << c;
+  }
 }
 
 }  // namespace
