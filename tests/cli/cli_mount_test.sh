@@ -69,6 +69,22 @@ CHECKS=$((CHECKS + 1))
 mountpoint -q "$M1" && fail "mounted with a disabled key"
 expect 0 kms enable-key --key-id "$KEY_ID"
 
+# A mounted cluster whose key becomes disabled fails its I/O within the key
+# check interval (DESIGN.md rule 7; issue 4 adds the persisted cluster state).
+printf 'mount:\n  key_check_interval: 300ms\n' >"$CIPHERFS_HOME/config.yaml"
+expect 0 mount orders "$M1"
+CHECKS=$((CHECKS + 1))
+cmp -s "$WORK/orders.data" "$M1/data.bin" || fail "read before the key is disabled"
+expect 0 kms disable-key --key-id "$KEY_ID"
+sleep 1.5
+CHECKS=$((CHECKS + 1))
+if cat "$M1/data.bin" >/dev/null 2>&1 || (echo x >"$M1/after-disable") 2>/dev/null; then
+  fail "I/O still works 1.5 s after the key was disabled (check every 300 ms)"
+fi
+expect 0 umount "$M1"
+expect 0 kms enable-key --key-id "$KEY_ID"
+rm "$CIPHERFS_HOME/config.yaml"
+
 # Foreground mode: stays in front until unmounted.
 "$CIPHERFS" mount orders "$M3" -f 2>"$WORK/fg.err" &
 FG=$!
