@@ -104,7 +104,7 @@ Result<Reply> VolumeFs::Open(fuse_ino_t ino, fuse_file_info* fi) {
   Inode& inode = InodeOf(ino);
   if (config_.read_only && (fi->flags & O_ACCMODE) != O_RDONLY) return Err(EROFS, "read-only mount");
   CFS_ASSIGN_OR_RETURN(auto data, AcquireData(inode));
-  if ((fi->flags & O_TRUNC) != 0 && (fi->flags & O_ACCMODE) != O_RDONLY) {  // atomic_o_trunc
+  if ((fi->flags & O_TRUNC) != 0) {  // atomic_o_trunc; Linux truncates even O_RDONLY opens
     Status s = data->Truncate(0);
     if (!s.ok()) {
       data.reset();
