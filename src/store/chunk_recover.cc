@@ -108,6 +108,9 @@ Status DataStore::Impl::RecoverChunk(const FileId& id, uint64_t c, uint64_t* rep
       if (rebuild) format::SetMapBit(header.map, b, true);
       continue;
     }
+    // A hole whose first write was interrupted (the map bit is set only
+    // after slot and data): the hole is the old state, keep it.
+    if (!rebuild && !format::MapBit(header.map, b)) continue;
     // Torn: the plaintext is whatever the data decrypts to under the newest slot.
     CFS_RETURN_IF_ERROR(codec.RecoverPlaintext(c, s[newest], data, plain.data()));
     format::Slot fresh;

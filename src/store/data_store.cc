@@ -62,7 +62,7 @@ DataStore::~DataStore() {
   if (!impl_) return;
   Impl& s = *impl_;
   (void)s.SyncPendingInodes();
-  s.fds->Clear();
+  if (s.fds) s.fds->Clear();  // null when Open failed midway
   s.log.reset();
   if (s.objects_fd >= 0) (void)s.backing->Close(s.objects_fd);
   if (s.volume_fd >= 0) (void)s.backing->Close(s.volume_fd);
@@ -155,6 +155,7 @@ Status DataStore::DeleteFileData(const FileId& id) {
     st = dir.status();
   }
   (void)s.backing->Close(*hh);
+  s.fds->EraseFrom(id, 0);  // again: nothing opened during the unlinks may stay cached
   return st.ok() || st.sys_errno() == ENOENT ? Status::Ok() : st.WithContext("deleting data of " + name);
 }
 

@@ -93,6 +93,10 @@ struct FileData::Impl {
   RangeLock ranges;
   std::atomic<uint64_t> size{0};
   std::atomic<uint64_t> allocated_blocks{0};  // over loaded chunks
+  // No written block (nor valid slot) lies past the size. False after open
+  // (a killed daemon or a failed extending write may have left some) until
+  // the first extension cleans up; growing must only ever expose zeros.
+  std::atomic<bool> eof_clean{false};
 
   std::mutex mu;  // guards the fields below
   std::map<uint64_t, std::shared_ptr<ChunkState>> chunks;
@@ -131,6 +135,11 @@ struct FileData::Impl {
   Status PersistSize(uint64_t new_size);  // mu held
   Status WriteRange(uint64_t offset, ByteView data);
   Status ZeroRange(uint64_t offset, uint64_t end);  // punches whole blocks, RMWs edges
+  // Deletes chunk files wholly past `size` and zeros [size, zero_end) (range
+  // lock over [size / 4096, inf) held exclusively).
+  Status DropBeyond(uint64_t size, uint64_t zero_end);
+  // Before the size grows to `end`: cleans up past the size unless eof_clean.
+  Status PrepareExtend(uint64_t end);
   Status ReadModifyWrite(uint64_t block, uint32_t from, ByteView data);  // `data` at byte `from`
   uint64_t BlockNo(const ChunkState& cs, uint32_t b) const {
     return cs.index * store->options.chunk_blocks + b;

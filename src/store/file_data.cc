@@ -1,6 +1,8 @@
 // FileData: reads, writes, size and sync of one regular file's contents.
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <thread>
 
 #include "common/log.h"
 #include "store/data_store_impl.h"
@@ -29,6 +31,30 @@ Status ForEachSegment(uint64_t first_block, uint64_t last_block, uint32_t chunk_
     blk += s.n;
   }
   return Status::Ok();
+}
+
+// Runs job(0..n-1) on up to kSyncThreads threads (the caller is one of
+// them): concurrent fdatasyncs let the host file system share journal
+// commits and device flushes. Returns the first error.
+constexpr size_t kSyncThreads = 8;
+Status SyncChunks(size_t n, const std::function<Status(size_t)>& job) {
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  Status first;
+  auto worker = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < n;) {
+      Status s = job(i);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> l(mu);
+        if (first.ok()) first = s;
+      }
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < std::min(n, kSyncThreads); ++t) helpers.emplace_back(worker);
+  worker();
+  for (auto& h : helpers) h.join();
+  return first;
 }
 
 }  // namespace
@@ -118,11 +144,16 @@ Result<size_t> FileData::Write(uint64_t offset, ByteView data) {
   }
   WriteGate::Writer writer(&f.store->gate);
   const uint64_t end = offset + data.size();
+  CFS_RETURN_IF_ERROR(f.PrepareExtend(end));
   auto guard = f.ranges.Lock(offset / format::kBlock, (end - 1) / format::kBlock, true);
-  CFS_RETURN_IF_ERROR(f.WriteRange(offset, data));
-  if (end > f.size.load()) {
+  Status s = f.WriteRange(offset, data);
+  if (s.ok() && end > f.size.load()) {
     std::lock_guard<std::mutex> l(f.mu);
-    if (end > f.size.load()) CFS_RETURN_IF_ERROR(f.PersistSize(end));
+    if (end > f.size.load()) s = f.PersistSize(end);
+  }
+  if (!s.ok()) {
+    if (end > f.size.load()) f.eof_clean.store(false);  // blocks past the size may be written
+    return s;
   }
   f.store->counters.bytes_written.fetch_add(data.size(), std::memory_order_relaxed);
   return data.size();
@@ -135,21 +166,23 @@ Status FileData::Impl::SyncImpl(bool datasync) {
     std::lock_guard<std::mutex> l(mu);
     for (auto& [c, cs] : chunks) states.push_back(cs);
   }
-  Status first;
-  for (auto& cs : states) {
+  struct Job {
+    uint64_t chunk;
     std::shared_ptr<ChunkSyncState> sync;
-    {
-      std::lock_guard<std::mutex> l(cs->mu);
-      sync = cs->sync;
-    }
-    if (!sync || !sync->Dirty()) continue;
-    uint64_t w = sync->written.load();
-    auto fd = Fd(cs->index, false);
-    if (!fd.ok() && fd.status().sys_errno() == ENOENT) continue;  // truncated away meanwhile
-    Status s = fd.ok() ? store->backing->Fsync((*fd)->fd(), true) : fd.status();
-    if (s.ok()) sync->MarkSynced(w);
-    else if (first.ok()) first = s;
+  };
+  std::vector<Job> jobs;
+  for (auto& cs : states) {
+    std::lock_guard<std::mutex> l(cs->mu);
+    if (cs->sync && cs->sync->Dirty()) jobs.push_back({cs->index, cs->sync});
   }
+  Status first = SyncChunks(jobs.size(), [&](size_t i) -> Status {
+    uint64_t w = jobs[i].sync->written.load();
+    auto fd = Fd(jobs[i].chunk, false);
+    if (!fd.ok() && fd.status().sys_errno() == ENOENT) return Status::Ok();  // truncated away meanwhile
+    Status s = fd.ok() ? store->backing->Fsync((*fd)->fd(), true) : fd.status();
+    if (s.ok()) jobs[i].sync->MarkSynced(w);
+    return s;
+  });
   bool dirs = false, parents = false;
   uint64_t version;
   int dir;

@@ -60,6 +60,47 @@ Status FileData::Impl::ZeroRange(uint64_t offset, uint64_t end) {
   return Status::Ok();
 }
 
+Status FileData::Impl::DropBeyond(uint64_t new_size, uint64_t zero_end) {
+  const uint64_t chunk_bytes = store->chunk_bytes();
+  const uint64_t first_dead = (new_size + chunk_bytes - 1) / chunk_bytes;
+  auto dir = OpenDir(false);
+  if (dir.ok()) {
+    CFS_ASSIGN_OR_RETURN(auto names, store->backing->ListDir(*dir));
+    store->fds->EraseFrom(id, first_dead);
+    bool removed = false;
+    for (const auto& name : names) {
+      uint64_t c;
+      if (!ParseChunkName(name, &c) || c < first_dead) continue;
+      Status s = store->backing->UnlinkAt(*dir, name, 0);
+      if (!s.ok() && s.sys_errno() != ENOENT) return s;
+      removed = true;
+    }
+    // Again after the unlinks: a descriptor opened meanwhile (Seek,
+    // AllocatedBytes) must not survive in the cache for a file now gone.
+    store->fds->EraseFrom(id, first_dead);
+    {
+      std::lock_guard<std::mutex> l(mu);
+      for (auto it = chunks.lower_bound(first_dead); it != chunks.end();) it = chunks.erase(it);
+      dir_dirty |= removed;
+    }
+    allocated_blocks.store(LoadedAllocatedBlocks());
+  } else if (dir.status().sys_errno() != ENOENT) {
+    return dir.status();
+  }
+  zero_end = std::min(zero_end, first_dead * chunk_bytes);
+  if (new_size < zero_end) CFS_RETURN_IF_ERROR(ZeroRange(new_size, zero_end));
+  return Status::Ok();
+}
+
+Status FileData::Impl::PrepareExtend(uint64_t end) {
+  if (eof_clean.load() || end <= size.load()) return Status::Ok();
+  auto guard = ranges.Lock(size.load() / format::kBlock, UINT64_MAX, true);
+  if (eof_clean.load()) return Status::Ok();
+  CFS_RETURN_IF_ERROR(DropBeyond(size.load(), UINT64_MAX));
+  eof_clean.store(true);
+  return Status::Ok();
+}
+
 Status FileData::Truncate(uint64_t new_size) {
   Impl& f = *impl_;
   if (f.store->options.read_only) return ReadOnlyError();
@@ -68,36 +109,20 @@ Status FileData::Truncate(uint64_t new_size) {
   const uint64_t first_block = std::min(new_size, f.size.load()) / format::kBlock;
   auto guard = f.ranges.Lock(first_block, UINT64_MAX, true);
   const uint64_t old_size = f.size.load();
-  if (new_size >= old_size) {
-    std::lock_guard<std::mutex> l(f.mu);
-    return new_size == old_size ? Status::Ok() : f.PersistSize(new_size);
+  if (new_size == old_size) return Status::Ok();
+  const bool was_clean = f.eof_clean.load();
+  if (new_size < old_size || !was_clean) {
+    // Shrink: drop everything past the new size (only up to the old size
+    // when that was clean). Grow over unclean ground: clean it first.
+    uint64_t from = std::min(new_size, old_size);
+    uint64_t old_end = (old_size + format::kBlock - 1) / format::kBlock * format::kBlock;
+    CFS_RETURN_IF_ERROR(f.DropBeyond(from, was_clean ? old_end : UINT64_MAX));
+    f.eof_clean.store(true);
   }
-  const uint64_t chunk_bytes = f.store->chunk_bytes();
-  const uint64_t first_dead = (new_size + chunk_bytes - 1) / chunk_bytes;
-  // 1. Chunk files wholly past the new size.
-  auto dir = f.OpenDir(false);
-  if (dir.ok()) {
-    CFS_ASSIGN_OR_RETURN(auto names, f.store->backing->ListDir(*dir));
-    f.store->fds->EraseFrom(f.id, first_dead);
-    for (const auto& name : names) {
-      uint64_t c;
-      if (!ParseChunkName(name, &c) || c < first_dead) continue;
-      Status s = f.store->backing->UnlinkAt(*dir, name, 0);
-      if (!s.ok() && s.sys_errno() != ENOENT) return s;
-    }
-    std::lock_guard<std::mutex> l(f.mu);
-    for (auto it = f.chunks.lower_bound(first_dead); it != f.chunks.end();) it = f.chunks.erase(it);
-    f.dir_dirty = true;
-  } else if (dir.status().sys_errno() != ENOENT) {
-    return dir.status();
-  }
-  // Chunk states past first_dead were dropped: recount from loaded chunks.
-  f.allocated_blocks.store(f.LoadedAllocatedBlocks());
-  // 2. Whole blocks past the new size in the last chunk, 3. the partial block.
-  uint64_t zero_end = std::min(old_size, first_dead * chunk_bytes);
-  if (new_size < zero_end) CFS_RETURN_IF_ERROR(f.ZeroRange(new_size, zero_end));
   std::lock_guard<std::mutex> l(f.mu);
-  return f.PersistSize(new_size);
+  Status s = f.PersistSize(new_size);
+  if (!s.ok()) f.eof_clean.store(false);
+  return s;
 }
 
 uint64_t FileData::Impl::LoadedAllocatedBlocks() {
@@ -128,6 +153,7 @@ Status FileData::Fallocate(int mode, uint64_t offset, uint64_t length) {
   }
   if (kind == FALLOC_FL_PUNCH_HOLE && !keep) return Status(Code::kInvalidArgument, "punch needs KEEP_SIZE", EINVAL);
   WriteGate::Writer writer(&f.store->gate);
+  if (!keep) CFS_RETURN_IF_ERROR(f.PrepareExtend(end));
   auto guard = f.ranges.Lock(offset / format::kBlock, (end - 1) / format::kBlock, true);
   const uint32_t cb = f.store->options.chunk_blocks;
   if (kind == 0) {
@@ -150,7 +176,11 @@ Status FileData::Fallocate(int mode, uint64_t offset, uint64_t length) {
   }
   if (!keep && end > f.size.load()) {
     std::lock_guard<std::mutex> l(f.mu);
-    if (end > f.size.load()) return f.PersistSize(end);
+    if (end > f.size.load()) {
+      Status s = f.PersistSize(end);
+      if (!s.ok()) f.eof_clean.store(false);
+      return s;
+    }
   }
   return Status::Ok();
 }
