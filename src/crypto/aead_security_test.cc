@@ -301,6 +301,38 @@ TEST(GcmCtxCache, DestroyedKeyLeavesNoContextInAnyThread) {
   worker.join();
 }
 
+// A key used by a thread_local destructor that runs after the thread's
+// context cache is gone still works (uncached), and leaves nothing cached.
+std::atomic<int> g_exit_seal_result{-1};
+
+struct SealsAtThreadExit {
+  const GcmKey* key = nullptr;
+  ~SealsAtThreadExit() {
+    if (key == nullptr) return;
+    Bytes pt(100, 9), ct(100), out(100);
+    Nonce n;
+    Tag t;
+    const bool ok = key->Seal({}, pt, ct.data(), &n, &t).ok() &&
+                    key->Open({}, n, t, ct, out.data()) && out == pt;
+    g_exit_seal_result = ok ? 1 : 0;
+  }
+};
+
+TEST(GcmCtxCache, KeyUsableFromThreadExitDestructors) {
+  GcmKey key(RandomSecret(kKeySize));
+  std::thread worker([&] {
+    static thread_local SealsAtThreadExit at_exit;  // constructed before the cache
+    at_exit.key = &key;
+    Bytes ct(16);
+    Nonce n;
+    Tag t;
+    EXPECT_TRUE(key.Seal({}, Bytes(16, 1), ct.data(), &n, &t).ok());  // creates the cache
+  });
+  worker.join();
+  EXPECT_EQ(g_exit_seal_result.load(), 1);
+  EXPECT_EQ(internal::CachedGcmCtxCountForKey(key.id()), 0u);
+}
+
 TEST(GcmKeyDeathTest, RejectsWrongKeySize) {
   EXPECT_DEATH({ GcmKey key(RandomSecret(16)); }, "GcmKey needs a 32-byte key");
 }

@@ -47,9 +47,16 @@ Registry& GetRegistry() {
   return *registry;
 }
 
-ThreadCache& ThisThreadCache() {
+// Set when this thread's cache has been destroyed (thread exit), so a key
+// used by a later thread-exit destructor gets an uncached context instead
+// of touching a dead cache.
+thread_local bool t_cache_destroyed = false;
+
+// This thread's cache, or nullptr during thread exit.
+ThreadCache* ThisThreadCache() {
+  if (t_cache_destroyed) return nullptr;
   static thread_local ThreadCache cache;
-  return cache;
+  return &cache;
 }
 
 ThreadCache::ThreadCache() {
@@ -59,6 +66,7 @@ ThreadCache::ThreadCache() {
 }
 
 ThreadCache::~ThreadCache() {
+  t_cache_destroyed = true;
   Registry& r = GetRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
   r.caches.erase(this);
@@ -146,17 +154,19 @@ const EVP_CIPHER* Aes256Gcm() {
 }
 
 GcmCtxLease::GcmCtxLease(uint64_t key_id, const SecretBytes& key) : key_id_(key_id) {
-  ctx_ = ThisThreadCache().Take(key_id);
+  ThreadCache* cache = ThisThreadCache();
+  ctx_ = cache != nullptr ? cache->Take(key_id) : nullptr;
   if (ctx_ == nullptr) ctx_ = NewKeyedCtx(key);
 }
 
 GcmCtxLease::~GcmCtxLease() {
   if (ctx_ == nullptr) return;
-  if (broken_) {
+  ThreadCache* cache = ThisThreadCache();
+  if (broken_ || cache == nullptr) {
     EVP_CIPHER_CTX_free(ctx_);
     return;
   }
-  ThisThreadCache().Put(key_id_, ctx_);
+  cache->Put(key_id_, ctx_);
 }
 
 void PurgeGcmCtx(uint64_t key_id) {
@@ -165,7 +175,10 @@ void PurgeGcmCtx(uint64_t key_id) {
   for (ThreadCache* c : r.caches) c->Purge(key_id);
 }
 
-size_t CachedGcmCtxCountForThisThread() { return ThisThreadCache().Count(0); }
+size_t CachedGcmCtxCountForThisThread() {
+  ThreadCache* cache = ThisThreadCache();
+  return cache != nullptr ? cache->Count(0) : 0;
+}
 
 size_t CachedGcmCtxCountForKey(uint64_t key_id) {
   Registry& r = GetRegistry();
