@@ -50,4 +50,12 @@ size_t InodeTable::size() {
   return inodes_.size();
 }
 
+std::vector<std::shared_ptr<Inode>> InodeTable::Snapshot() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<Inode>> out;
+  out.reserve(inodes_.size());
+  for (auto& [key, inode] : inodes_) out.push_back(inode);
+  return out;
+}
+
 }  // namespace cfs::fs

@@ -71,6 +71,8 @@ class InodeTable {
   // The kernel forgets `n` lookups; the entry goes at zero.
   void Forget(Inode* inode, uint64_t n);
   size_t size();
+  // Every inode the kernel knows now (for cache invalidation).
+  std::vector<std::shared_ptr<Inode>> Snapshot();
 
  private:
   store::Backing* backing_;

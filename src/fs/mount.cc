@@ -81,6 +81,7 @@ Status RunSession(VolumeFs* fs, const MountOptions& o) {
     fuse_session_destroy(se);
     return Status(Code::kUnavailable, "could not mount on " + o.mountpoint + " (in use, or no /dev/fuse?)", EBUSY);
   }
+  fs->set_session(se);
   log::Info("fs: mounted on {}", o.mountpoint);
   if (o.on_mounted) o.on_mounted();
   int rc;
@@ -92,6 +93,7 @@ Status RunSession(VolumeFs* fs, const MountOptions& o) {
     rc = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
   }
+  fs->set_session(nullptr);
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);  // sends destroy (clean data store close) if the kernel did not

@@ -43,6 +43,11 @@ void VolumeFs::KillKeys() {
   if (keys_ != nullptr) keys_->Wipe();
   tree_->codec().Wipe();
   log::Error("fs: key check failed: keys wiped, all I/O now fails with EIO");
+  // Plaintext in the kernel's page cache must not outlive the keys.
+  if (fuse_session* se = session_.load()) {
+    fuse_lowlevel_notify_inval_inode(se, FUSE_ROOT_ID, 0, 0);
+    for (const auto& inode : table_.Snapshot()) fuse_lowlevel_notify_inval_inode(se, NodeId(*inode), 0, 0);
+  }
 }
 
 Status VolumeFs::Shutdown() {

@@ -55,8 +55,11 @@ class VolumeFs {
   // Whether an operation may run now: EIO once the keys are gone, EROFS for
   // a modifying operation on a read-only mount.
   Status Admit(bool modifies);
-  // Key became unusable: wipes the keys; every later operation fails (EIO).
+  // Key became unusable: wipes the keys, drops the kernel's cached pages
+  // and attributes; every later operation fails (EIO).
   void KillKeys();
+  // The session, for cache invalidation notices (set once mounted).
+  void set_session(fuse_session* se) { session_.store(se); }
   bool read_only() const { return config_.read_only; }
   // Clean unmount: pending mtimes written, data store closed cleanly.
   Status Shutdown();
@@ -139,6 +142,7 @@ class VolumeFs {
   InodeTable table_;
   std::shared_ptr<Inode> root_;
   std::atomic<bool> dead_{false};
+  std::atomic<fuse_session*> session_{nullptr};
   std::once_flag dead_logged_;
   const bool as_root_;
 };

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -65,6 +66,7 @@ bool FuseMount::Start(const MountSpec& spec) {
     return false;
   }
   root_ = tmpl;
+  chmod(root_.c_str(), 0755);  // other users reach the mount point (allow_other tests)
   vol_ = root_ + "/vol";
   mnt_ = root_ + "/mnt";
   pidfile_ = root_ + "/daemon.pid";
@@ -84,6 +86,10 @@ bool FuseMount::Serve(bool read_only) {
   if (spec_.encrypted) cmd += " --key " + key_;
   if (read_only) cmd += " --ro";
   if (spec_.allow_other) cmd += " --allow-other";
+  if (spec_.key_check) {
+    WriteFile(root_ + "/key-ok", "");
+    cmd += " --key-check-file " + root_ + "/key-ok --key-check-ms 100";
+  }
   cmd += " 2>>" + root_ + "/daemon.log";
   if (Run(cmd) != 0 || !IsMounted(mnt_)) {
     ADD_FAILURE() << "devmount serve failed; log: " << root_ << "/daemon.log";
@@ -110,6 +116,8 @@ bool FuseMount::Stop() {
   }
   return ok;
 }
+
+void FuseMount::RevokeKey() { unlink((root_ + "/key-ok").c_str()); }
 
 bool FuseMount::Remount(bool read_only) {
   Stop();

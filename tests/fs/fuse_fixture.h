@@ -15,6 +15,7 @@ struct MountSpec {
   bool encrypted = true;
   bool read_only = false;
   bool allow_other = false;
+  bool key_check = false;  // the daemon polls a file standing for the KMS key
 };
 
 class FuseMount {
@@ -29,6 +30,9 @@ class FuseMount {
   bool Stop();
   // Mounts the same volume again (after Stop), possibly read-only.
   bool Remount(bool read_only = false);
+
+  // Makes the key unusable (key_check mounts): the daemon must notice.
+  void RevokeKey();
 
   const std::string& mnt() const { return mnt_; }
   const std::string& vol() const { return vol_; }

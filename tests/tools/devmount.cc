@@ -5,10 +5,14 @@
 //   devmount create DIR [--unencrypted] [--key HEX]    prints the key (hex)
 //   devmount serve DIR MOUNTPOINT [-f] [--key HEX] [--ro] [--threads N]
 //                  [--allow-other] [--debug] [--pidfile PATH] [-o OPT]...
+//                  [--key-check-file PATH [--key-check-ms N]]
+// --key-check-file: the key counts as usable while PATH exists (tests of
+// the key liveness check).
 // Without -f, `serve` returns once the mount is live (the daemon stays).
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -29,7 +33,8 @@ int Usage() {
   std::fprintf(stderr,
                "usage: devmount create DIR [--unencrypted] [--key HEX]\n"
                "       devmount serve DIR MOUNTPOINT [-f] [--key HEX] [--ro] [--threads N] "
-               "[--allow-other] [--debug] [--pidfile PATH] [-o OPT]...\n");
+               "[--allow-other] [--debug] [--pidfile PATH] [-o OPT]...\n"
+               "             [--key-check-file PATH [--key-check-ms N]]\n");
   return 2;
 }
 
@@ -77,7 +82,7 @@ int Serve(const std::vector<std::string>& args) {
   o.volume_dir = args[0];
   o.mountpoint = args[1];
   bool foreground = false;
-  std::string pidfile;
+  std::string pidfile, check_file;
   const char* env_key = std::getenv("CIPHERFS_DEVKEY");
   std::string key_hex = env_key ? env_key : "";
   for (size_t i = 2; i < args.size(); ++i) {
@@ -89,9 +94,14 @@ int Serve(const std::vector<std::string>& args) {
     else if (a == "--debug") o.debug = true;
     else if (a == "--key" && has_next) key_hex = args[++i];
     else if (a == "--pidfile" && has_next) pidfile = args[++i];
+    else if (a == "--key-check-file" && has_next) check_file = args[++i];
+    else if (a == "--key-check-ms" && has_next) o.key_check_interval = std::chrono::milliseconds(std::stol(args[++i]));
     else if (a == "--threads" && has_next) o.max_threads = unsigned(std::stoul(args[++i]));
     else if (a == "-o" && has_next) o.fuse_options.push_back(args[++i]);
     else return Usage();
+  }
+  if (!check_file.empty()) {
+    o.key_check = [check_file] { return ::access(check_file.c_str(), F_OK) == 0; };
   }
   struct stat st;
   o.encrypted = ::stat((o.volume_dir + "/tree/.cfsdir").c_str(), &st) == 0;
