@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "common/atomic_file.h"
+#include "config/config.h"
 #include "config/yaml_checked.h"
 
 namespace cfs::config {
@@ -20,6 +21,11 @@ const std::set<std::string> kStatuses = {
     "inaccessible-encryption-credentials", "deleting", "copying", "restoring"};
 
 Status Invalid(std::string_view what) { return InvalidArgument(std::string(what)); }
+
+// Printable ASCII without spaces: ARNs, relations.
+bool IsToken(std::string_view s) {
+  return !s.empty() && s.size() <= 2048 && std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
 
 Result<std::string> Required(const YamlReader& r, const YAML::Node& root, const char* key) {
   if (!root[key]) return r.Error(root, key, "is missing");
@@ -120,9 +126,12 @@ Status ValidateVolumeDescriptor(const VolumeDescriptor& d) {
       !std::all_of(account.begin(), account.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
     return Invalid("arn: does not match the region, kind and id");
   }
-  if (d.region.empty() || d.region.size() > 63) return Invalid("region: not a valid region name");
+  if (!IsValidRegionName(d.region)) return Invalid("region: not a valid region name");
   if (d.storage_encrypted) {
-    if (d.kms_key_arn.rfind("arn:cipherfs:kms:", 0) != 0) return Invalid("kms_key_arn: an encrypted volume needs a KMS key ARN");
+    if (d.kms_key_arn.rfind("arn:cipherfs:kms:" + d.region + ":", 0) != 0 || !IsToken(d.kms_key_arn) ||
+        d.kms_key_arn.find(":key/") == std::string::npos) {
+      return Invalid("kms_key_arn: an encrypted volume needs the ARN of a KMS key of its region");
+    }
     if (d.wrapped_data_key.empty()) return Invalid("wrapped_data_key: an encrypted volume needs its wrapped data key");
     if (d.cipher != kCipherAes256Gcm) return Invalid("cipher: an encrypted volume uses AES-256-GCM");
   } else {
@@ -136,7 +145,9 @@ Status ValidateVolumeDescriptor(const VolumeDescriptor& d) {
   if (!kStatuses.count(d.status)) return Invalid(fmt::format("status: unknown status '{}'", d.status));
   if (!IsValidRfc3339(d.created_at)) return Invalid("created_at: must be like 2026-01-02T03:04:05Z");
   for (const auto& e : d.lineage) {
-    if (e.relation.empty() || e.arn.rfind("arn:cipherfs:", 0) != 0 || !IsValidRfc3339(e.at)) {
+    bool relation_ok = !e.relation.empty() && e.relation.size() <= 64 &&
+                       std::all_of(e.relation.begin(), e.relation.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; });
+    if (!relation_ok || e.arn.rfind("arn:cipherfs:", 0) != 0 || !IsToken(e.arn) || !IsValidRfc3339(e.at)) {
       return Invalid("lineage: each entry needs a relation, a cipherfs ARN and a time");
     }
   }

@@ -93,6 +93,10 @@ TEST(VolumeYamlTest, HostileInputsAreCorruptionNamingFileLineKey) {
   ExpectCorrupt(good + "id: again\n", "duplicate key");
   ExpectCorrupt(Replace(good, "lineage: []", "lineage: {a: b}"), "lineage: must be a list");
   ExpectCorrupt(Replace(good, "id: orders\n", ""), "id: is missing");
+  // Found by volume_yaml_fuzz: bytes the emitter can't write back unchanged.
+  ExpectCorrupt(Replace(good, "key/0b0d3c1e", "key/\xef\xbf\xbd\x01"), "kms_key_arn");
+  ExpectCorrupt(Replace(good, "kms:local-1:", "kms:other-1:"), "kms_key_arn");
+  ExpectCorrupt(Replace(good, "region: local-1", "region: Local_1"), "region");
 }
 
 TEST(VolumeYamlTest, RandomMutationsNeverCrashAndNeverPassInvalid) {
