@@ -46,6 +46,11 @@ struct Inode : std::enable_shared_from_this<Inode> {
   // not touch the inode file; this is set on it at flush/fsync/release.
   std::atomic<int64_t> pending_mtime_ns{0};
 
+  // Whether the object has a security.capability xattr: -1 unknown, 0 no,
+  // 1 yes. The kernel asks for it before every write (file_remove_privs);
+  // a known "no" is answered without a host syscall.
+  std::atomic<int> has_caps{-1};
+
   std::mutex mu;  // guards the fields below
   std::optional<store::DirId> dir_id;        // directories, once read
   std::shared_ptr<store::FileData> data;     // regular files, while open

@@ -9,6 +9,8 @@
 namespace cfs::fs {
 namespace {
 
+constexpr std::string_view kCapsXattr = "security.capability";
+
 Status Err(int err, std::string what) { return Status(Code::kFailedPrecondition, std::move(what), err); }
 
 struct timespec TimeOf(int to_set, int set_flag, int now_flag, const struct timespec& given) {
@@ -132,19 +134,26 @@ Result<Reply> VolumeFs::Statfs(fuse_ino_t ino) {
 }
 
 Result<Reply> VolumeFs::Setxattr(fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
+  Inode& inode = InodeOf(ino);
   ByteView v(reinterpret_cast<const uint8_t*>(value), size);
-  CFS_RETURN_IF_ERROR(tree_->SetXattr(InodeOf(ino).fd, name, v, flags));
+  if (std::string_view(name) == kCapsXattr) inode.has_caps.store(-1);
+  CFS_RETURN_IF_ERROR(tree_->SetXattr(inode.fd, name, v, flags));
   return Reply(ReplyOk{});
 }
 
 Result<Reply> VolumeFs::Getxattr(fuse_ino_t ino, const char* name, size_t size) {
-  if (size == 0) {
-    CFS_ASSIGN_OR_RETURN(size_t n, tree_->GetXattr(InodeOf(ino).fd, name, nullptr, 0));
-    return Reply(ReplyXattrSize{n});
-  }
+  Inode& inode = InodeOf(ino);
+  bool caps = std::string_view(name) == kCapsXattr;
+  if (caps && inode.has_caps.load() == 0) return Err(ENODATA, "no capabilities");
   std::string buf(size, '\0');
-  CFS_ASSIGN_OR_RETURN(size_t n, tree_->GetXattr(InodeOf(ino).fd, name, buf.data(), size));
-  buf.resize(n);
+  auto n = tree_->GetXattr(inode.fd, name, size == 0 ? nullptr : buf.data(), size);
+  if (caps) {
+    if (n.ok()) inode.has_caps.store(1);
+    else if (n.status().sys_errno() == ENODATA) inode.has_caps.store(0);
+  }
+  if (!n.ok()) return n.status();
+  if (size == 0) return Reply(ReplyXattrSize{*n});
+  buf.resize(*n);
   return Reply(ReplyBytes{std::move(buf)});
 }
 
@@ -156,6 +165,7 @@ Result<Reply> VolumeFs::Listxattr(fuse_ino_t ino, size_t size) {
 }
 
 Result<Reply> VolumeFs::Removexattr(fuse_ino_t ino, const char* name) {
+  if (std::string_view(name) == kCapsXattr) InodeOf(ino).has_caps.store(-1);
   CFS_RETURN_IF_ERROR(tree_->RemoveXattr(InodeOf(ino).fd, name));
   return Reply(ReplyOk{});
 }
