@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "common/log.h"
 #include "crypto/gcm_ctx_cache.h"
@@ -68,7 +69,9 @@ OpenResult OpenInCtx(EVP_CIPHER_CTX* ctx, const Nonce& nonce, const Tag& tag, By
 
 }  // namespace
 
-GcmKey::GcmKey(const SecretBytes& key) : key_(key.Clone()), id_(g_next_key_id.fetch_add(1)) {
+GcmKey::GcmKey(const SecretBytes& key) : GcmKey(key.Clone()) {}
+
+GcmKey::GcmKey(SecretBytes&& key) : key_(std::move(key)), id_(g_next_key_id.fetch_add(1)) {
   if (key_.size() != kKeySize) {
     log::Error("crypto: GcmKey needs a {}-byte key, got {} bytes", kKeySize, key_.size());
     std::abort();

@@ -29,6 +29,8 @@ class GcmKey {
  public:
   // `key` must be 32 bytes (aborts otherwise: a programming error).
   explicit GcmKey(const SecretBytes& key);
+  // Same, taking over `key` without a copy (one locked page less to map).
+  explicit GcmKey(SecretBytes&& key);
   ~GcmKey();
   GcmKey(const GcmKey&) = delete;
   GcmKey& operator=(const GcmKey&) = delete;

@@ -113,6 +113,17 @@ TEST(GcmKey, SealThenOpenRoundTripsInPlace) {
   EXPECT_EQ(block, original);
 }
 
+TEST(GcmKey, MovedKeyBytesGiveTheSameKey) {
+  SecretBytes bytes = RandomSecret(kKeySize);
+  GcmKey copied(bytes);
+  GcmKey moved(std::move(bytes));
+  EXPECT_TRUE(bytes.empty());  // NOLINT(bugprone-use-after-move): taken over
+  auto blob = copied.SealBlob({}, Hex("0102"));
+  ASSERT_TRUE(blob.ok());
+  EXPECT_TRUE(moved.OpenBlob({}, *blob).ok());
+  EXPECT_NE(copied.id(), moved.id());
+}
+
 TEST(GcmKey, BlobRoundTripAndRejectsWrongAad) {
   GcmKey key(RandomSecret(kKeySize));
   const Bytes secret = Hex("00112233445566778899aabbccddeeff");

@@ -88,7 +88,7 @@ void BM_ChunkKeyMiss(benchmark::State& state) {
     info[17] = static_cast<uint8_t>(++chunk);
     auto bytes = HkdfSha256(data_key, file_id, info, kKeySize);
     if (!bytes.ok()) state.SkipWithError("hkdf");
-    GcmKey key(*bytes);
+    GcmKey key(std::move(*bytes));
     benchmark::DoNotOptimize(key.id());
   }
 }

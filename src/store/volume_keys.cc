@@ -146,7 +146,7 @@ Result<std::shared_ptr<const crypto::GcmKey>> VolumeKeys::ChunkKey(const FileId&
                        crypto::HkdfSha256(*data_key, file, ChunkInfo(chunk, generation),
                                           crypto::kKeySize));
   data_key.reset();
-  auto key = std::make_shared<const crypto::GcmKey>(bytes);
+  auto key = std::make_shared<const crypto::GcmKey>(std::move(bytes));
   State::Key evicted;  // destroyed after unlocking (it purges thread caches)
   std::lock_guard<std::mutex> lock(shard.mu);
   if (s.wiped.load()) return WipedError();  // wiped while deriving
