@@ -162,8 +162,18 @@ std::array<uint8_t, 24> BlockCodec::Aad(uint64_t n) const {
   return aad;
 }
 
+Result<const crypto::GcmKey*> BlockCodec::KeyFor(uint64_t c, uint32_t generation, KeyMemo* memo) const {
+  if (!memo->key || memo->chunk != c || memo->generation != generation) {
+    CFS_ASSIGN_OR_RETURN(memo->key, keys_->ChunkKey(id_, c, generation));
+    memo->chunk = c;
+    memo->generation = generation;
+  }
+  return memo->key.get();
+}
+
 crypto::Tag BlockCodec::PlainTag(uint64_t n, uint64_t seq, ByteView data) const {
-  Bytes msg(32 + data.size());
+  thread_local Bytes msg;
+  msg.resize(32 + data.size());
   std::memcpy(msg.data(), id_.data(), 16);
   PutU64(msg.data() + 16, n);
   PutU64(msg.data() + 24, seq);
@@ -174,26 +184,29 @@ crypto::Tag BlockCodec::PlainTag(uint64_t n, uint64_t seq, ByteView data) const 
   return t;
 }
 
-Status BlockCodec::Seal(uint64_t c, uint64_t n, ByteView plain, uint8_t* out, Slot* slot) const {
+Status BlockCodec::Seal(uint64_t c, uint64_t n, ByteView plain, uint8_t* out, Slot* slot, KeyMemo* memo) const {
   if (!keys_) {
     if (out != plain.data()) std::memcpy(out, plain.data(), plain.size());
     slot->nonce.fill(0);
     slot->tag = PlainTag(n, slot->seq, plain);
     return Status::Ok();
   }
-  CFS_ASSIGN_OR_RETURN(auto key, keys_->ChunkKey(id_, c, slot->generation));
+  KeyMemo local;
+  CFS_ASSIGN_OR_RETURN(const crypto::GcmKey* key, KeyFor(c, slot->generation, memo ? memo : &local));
   auto aad = Aad(n);
   return key->Seal(aad, plain, out, &slot->nonce, &slot->tag);
 }
 
-Result<bool> BlockCodec::Open(uint64_t c, uint64_t n, const Slot& slot, ByteView data, uint8_t* out) const {
+Result<bool> BlockCodec::Open(uint64_t c, uint64_t n, const Slot& slot, ByteView data, uint8_t* out,
+                              KeyMemo* memo) const {
   if (!keys_) {
     crypto::Tag t = PlainTag(n, slot.seq, data);
     if (!crypto::ConstantTimeEqual(t, slot.tag)) return false;
     if (out != data.data()) std::memcpy(out, data.data(), data.size());
     return true;
   }
-  CFS_ASSIGN_OR_RETURN(auto key, keys_->ChunkKey(id_, c, slot.generation));
+  KeyMemo local;
+  CFS_ASSIGN_OR_RETURN(const crypto::GcmKey* key, KeyFor(c, slot.generation, memo ? memo : &local));
   auto aad = Aad(n);
   return key->Open(aad, slot.nonce, slot.tag, data, out);
 }

@@ -113,16 +113,25 @@ class BlockCodec {
  public:
   BlockCodec(const VolumeKeys* keys, const FileId& id) : keys_(keys), id_(id) {}
   bool encrypted() const { return keys_ != nullptr; }
+  // The last chunk key used, kept by a caller looping over blocks (on its
+  // stack, for one call: keys are never cached beyond VolumeKeys' own cache).
+  struct KeyMemo {
+    uint64_t chunk = ~uint64_t{0};
+    uint32_t generation = 0;
+    std::shared_ptr<const crypto::GcmKey> key;
+  };
   // Encrypts `plain` (4096 bytes) of file block `n` in chunk `c` with the
   // slot's generation and seq already set in `slot`; fills nonce and tag.
-  Status Seal(uint64_t c, uint64_t n, ByteView plain, uint8_t* out, Slot* slot) const;
+  Status Seal(uint64_t c, uint64_t n, ByteView plain, uint8_t* out, Slot* slot, KeyMemo* memo = nullptr) const;
   // True and `out` filled when `slot` authenticates `data`; false otherwise
   // (out then unspecified). Errors only when the key is unavailable.
-  Result<bool> Open(uint64_t c, uint64_t n, const Slot& slot, ByteView data, uint8_t* out) const;
+  Result<bool> Open(uint64_t c, uint64_t n, const Slot& slot, ByteView data, uint8_t* out,
+                    KeyMemo* memo = nullptr) const;
   // Recovery only: the plaintext `data` decrypts to under `slot`, unchecked.
   Status RecoverPlaintext(uint64_t c, const Slot& slot, ByteView data, uint8_t* out) const;
 
  private:
+  Result<const crypto::GcmKey*> KeyFor(uint64_t c, uint32_t generation, KeyMemo* memo) const;
   std::array<uint8_t, 24> Aad(uint64_t n) const;
   crypto::Tag PlainTag(uint64_t n, uint64_t seq, ByteView data) const;
   const VolumeKeys* keys_;

@@ -47,6 +47,7 @@ Status FileData::Impl::ReadBlocks(ChunkState& cs, uint32_t b0, uint32_t n, uint8
   CFS_RETURN_IF_ERROR(ReadFull(b, fd->fd(), slots, size_t{n} * format::kSlotPairSize, format::SlotPairOffset(b0)));
   CFS_RETURN_IF_ERROR(ReadFull(b, fd->fd(), data, size_t{n} * format::kBlock,
                                store->data_offset + uint64_t{b0} * format::kBlock));
+  format::BlockCodec::KeyMemo memo;
   for (uint32_t i = 0; i < n; ++i) {
     format::Slot s[2] = {format::DecodeSlot(slots + i * format::kSlotPairSize),
                          format::DecodeSlot(slots + i * format::kSlotPairSize + format::kSlotSize)};
@@ -57,7 +58,7 @@ Status FileData::Impl::ReadBlocks(ChunkState& cs, uint32_t b0, uint32_t n, uint8
     bool ok = false;
     for (const auto& slot : s) {
       if (slot.seq == 0) continue;
-      CFS_ASSIGN_OR_RETURN(ok, codec->Open(cs.index, block_no, slot, cipher, plain));
+      CFS_ASSIGN_OR_RETURN(ok, codec->Open(cs.index, block_no, slot, cipher, plain, &memo));
       if (ok) break;
     }
     if (ok) continue;
@@ -90,6 +91,7 @@ Status FileData::Impl::WriteBlocks(ChunkState& cs, uint32_t b0, uint32_t n, cons
   uint8_t* data = ThreadBuffer(kDataBuf, size_t{n} * format::kBlock);
   CFS_RETURN_IF_ERROR(ReadFull(b, fd->fd(), slots, slot_bytes, format::SlotPairOffset(b0)));
   const uint32_t shift = store->options.generation_shift;
+  format::BlockCodec::KeyMemo memo;
   for (uint32_t i = 0; i < n; ++i) {
     uint8_t* pair = slots + size_t{i} * format::kSlotPairSize;
     int target = GetU64(pair + format::kSlotSize + 32) < GetU64(pair + 32) ? 1 : 0;
@@ -98,7 +100,7 @@ Status FileData::Impl::WriteBlocks(ChunkState& cs, uint32_t b0, uint32_t n, cons
     slot.generation = uint32_t(slot.seq >> shift);
     CFS_RETURN_IF_ERROR(codec->Seal(cs.index, BlockNo(cs, b0 + i),
                                     ByteView(plain + size_t{i} * format::kBlock, format::kBlock),
-                                    data + size_t{i} * format::kBlock, &slot));
+                                    data + size_t{i} * format::kBlock, &slot, &memo));
     format::EncodeSlot(slot, pair + target * format::kSlotSize);
   }
   Status s = b->PWrite(fd->fd(), slots, slot_bytes, format::SlotPairOffset(b0));
