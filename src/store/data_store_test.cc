@@ -298,3 +298,69 @@ TEST_P(DataStoreTest, NoPlaintextOnBackingWhenEncrypted) {
 
 }  // namespace
 }  // namespace cfs::store
+
+namespace cfs::store {
+namespace {
+
+class DataStoreOptionsTest : public testing::StoreFixture {};
+INSTANTIATE_TEST_SUITE_P(Encryption, DataStoreOptionsTest, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "Encrypted" : "Plain"; });
+
+TEST_P(DataStoreOptionsTest, FewChunkFdsStillServeManyChunks) {
+  files_.clear();
+  store_.reset();
+  options_.max_open_chunk_fds = 3;
+  OpenStore();
+  std::mt19937_64 rng(11);
+  auto f = NewFile("a");
+  Bytes data = testing::RandomData(rng, 20 * 16 * 4096);  // 20 chunks
+  ASSERT_TRUE(f->Write(0, data).ok());
+  ASSERT_TRUE(f->Sync(true).ok());
+  EXPECT_EQ(testing::ReadAll(*f), data);
+}
+
+TEST_P(DataStoreOptionsTest, ReadOnlyStoreReadsAndRefusesWrites) {
+  auto f = NewFile("a");
+  ASSERT_TRUE(f->Write(0, Bytes(5000, 9)).ok());
+  Reopen();
+  files_.clear();
+  ASSERT_TRUE(store_->CloseClean().ok());
+  store_.reset();
+  options_.read_only = true;
+  OpenStore();
+  f = OpenFile("a");
+  EXPECT_EQ(testing::ReadAll(*f), Bytes(5000, 9));
+  auto w = f->Write(0, Bytes(1, 1));
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().sys_errno(), EROFS);
+  EXPECT_EQ(f->Truncate(0).sys_errno(), EROFS);
+  EXPECT_TRUE(f->Sync(true).ok());
+}
+
+TEST_P(DataStoreOptionsTest, RejectsBadOptions) {
+  DataStoreOptions bad = options_;
+  bad.chunk_blocks = 4096;
+  EXPECT_FALSE(DataStore::Open(&backing_, vol_fd_, keys_.get(), bad).ok());
+  bad = options_;
+  bad.generation_shift = 0;
+  EXPECT_FALSE(DataStore::Open(&backing_, vol_fd_, keys_.get(), bad).ok());
+}
+
+TEST_P(DataStoreOptionsTest, ChunkWrittenWithOtherChunkBlocksIsEio) {
+  auto f = NewFile("a");
+  ASSERT_TRUE(f->Write(0, Bytes(4096, 1)).ok());
+  Reopen();
+  files_.clear();
+  ASSERT_TRUE(store_->CloseClean().ok());
+  store_.reset();
+  options_.chunk_blocks = 32;
+  OpenStore();
+  f = OpenFile("a");
+  Bytes buf(4096);
+  auto n = f->Read(0, 4096, buf.data());
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.status().sys_errno(), EIO);
+}
+
+}  // namespace
+}  // namespace cfs::store
