@@ -37,6 +37,9 @@ Status ForEachSegment(uint64_t first_block, uint64_t last_block, uint32_t chunk_
 // them): concurrent fdatasyncs let the host file system share journal
 // commits and device flushes. Returns the first error.
 constexpr size_t kSyncThreads = 8;
+// Closed files whose size was not synced keep their inode descriptor until
+// a compaction or clean close syncs it; beyond this many, the close syncs.
+constexpr size_t kMaxPendingInodes = 256;
 Status SyncChunks(size_t n, const std::function<Status(size_t)>& job) {
   std::atomic<size_t> next{0};
   std::mutex mu;
@@ -64,8 +67,16 @@ FileData::Impl::~Impl() {
   if (dir_fd >= 0) (void)b->Close(dir_fd);
   if (inode_fd < 0) return;
   if (size_version != size_synced && !store->options.read_only) {
-    std::lock_guard<std::mutex> l(store->files_mu);
-    store->pending_inode_fds.push_back(inode_fd);  // synced at the next compaction or clean close
+    size_t pending;
+    {
+      std::lock_guard<std::mutex> l(store->files_mu);
+      store->pending_inode_fds.push_back(inode_fd);  // synced at the next compaction or clean close
+      pending = store->pending_inode_fds.size();
+    }
+    if (pending > kMaxPendingInodes) {
+      Status s = store->SyncPendingInodes();
+      if (!s.ok()) log::Error("syncing sizes of closed files: {}", s.ToString());
+    }
     return;
   }
   (void)b->Close(inode_fd);

@@ -164,9 +164,15 @@ Status FileData::Fallocate(int mode, uint64_t offset, uint64_t length) {
       auto cs = f.Chunk(c);
       CFS_ASSIGN_OR_RETURN(auto cow, f.PrepareWrite(*cs, true));
       CFS_ASSIGN_OR_RETURN(auto fd, f.Fd(c, false));
-      Status s = f.store->backing->Fallocate(fd->fd(), FALLOC_FL_KEEP_SIZE,
-                                             off_t(f.store->data_offset + uint64_t{b0} * format::kBlock),
-                                             off_t(n) * format::kBlock);
+      // The data range and the slots of the blocks: a later write cannot
+      // then fail with ENOSPC halfway through a block.
+      Backing* b = f.store->backing;
+      Status s = b->Fallocate(fd->fd(), FALLOC_FL_KEEP_SIZE, off_t(format::SlotPairOffset(b0)),
+                              off_t(n) * format::kSlotPairSize);
+      if (s.ok()) {
+        s = b->Fallocate(fd->fd(), FALLOC_FL_KEEP_SIZE, off_t(f.store->data_offset + uint64_t{b0} * format::kBlock),
+                         off_t(n) * format::kBlock);
+      }
       if (!s.ok() && s.sys_errno() != EOPNOTSUPP) return s;
       blk += n;
     }
