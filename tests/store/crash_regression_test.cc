@@ -166,5 +166,35 @@ TEST(DataPathCrashRegression, GrowAfterFailedExtendingWriteInSameSessionExposesO
       << "a file grown from 0 to 8 blocks shows the data of a write that returned EIO";
 }
 
+// fsyncgate: after a failed fsync Linux may drop the dirty pages and report
+// success on the next fsync. A second Sync after a failed one must then
+// either fail too or the data must really be there: never "OK" for data
+// that is gone.
+TEST(DataPathCrashRegression, SyncRetriedAfterFailedSyncNeverReportsLostDataDurable) {
+  for (bool encrypted : {false, true}) {
+    StoreVolume vol(encrypted, 16);
+    store::PosixBacking posix;
+    FaultOptions options;
+    options.fsync_error_drops_unsynced = true;
+    FaultBacking fault(&posix, options);
+    auto ds = vol.Open(&fault);
+    ASSERT_TRUE(ds.ok());
+    auto f = vol.CreateFile(&fault, ds->get(), 0);
+    ASSERT_TRUE(f.ok());
+    const Bytes old_data = Pattern(2 * kB, 1), new_data = Pattern(2 * kB, 2);
+    ASSERT_TRUE(WriteAt(f->get(), 0, old_data).ok());
+    ASSERT_TRUE((*f)->Sync(false).ok());
+    ASSERT_TRUE(WriteAt(f->get(), 0, new_data).ok());
+    fault.FailNth(OpKind::kFsync, 1);
+    ASSERT_FALSE((*f)->Sync(false).ok()) << "the injected fsync failure was not reported";
+    Status retry = (*f)->Sync(false);
+    if (!retry.ok()) continue;  // still failing: honest
+    Bytes got(2 * kB);
+    ASSERT_TRUE((*f)->Read(0, got.size(), got.data()).ok());
+    EXPECT_EQ(got, new_data) << (encrypted ? "encrypted" : "plain")
+                             << ": the retried Sync returned OK but the written data was lost";
+  }
+}
+
 }  // namespace
 }  // namespace cfs::test

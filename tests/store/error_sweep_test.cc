@@ -20,6 +20,7 @@ struct ErrorCase {
   OpKind kind;
   int err;
   bool dead_disk;  // every call after the Nth fails too
+  bool drop_pages = false;  // a failed fsync loses the file's unsynced data (Linux)
 };
 
 class ErrorSweepTest : public ::testing::TestWithParam<ErrorCase> {};
@@ -29,7 +30,9 @@ TEST_P(ErrorSweepTest, EveryNthCallFailsCleanly) {
   const std::vector<Op> ops = ScriptedWorkload();
   SweepReport report(c.name);
   for (uint64_t n = 1; n <= 5000; ++n) {
-    SweepRun run(SweepConfig{c.encrypted});
+    SweepConfig config{c.encrypted};
+    config.fault_options.fsync_error_drops_unsynced = c.drop_pages;
+    SweepRun run(config);
     ASSERT_TRUE(run.Setup());
     run.fault().FailNth(c.kind, n, c.err, c.dead_disk);
     int failed = run.Run(ops, /*check_sync_errors=*/true);
@@ -41,7 +44,10 @@ TEST_P(ErrorSweepTest, EveryNthCallFailsCleanly) {
     std::string ctx = "N=" + std::to_string(n) + " failed op " +
                       (failed < 0 ? std::string("none") : std::to_string(failed) + " " + Describe(ops[size_t(failed)]));
     std::string problem = run.sync_problem();
-    if (problem.empty()) problem = run.ReopenAndCheck({/*check_before_recovery=*/true, Expect::kKeep});
+    // Without lost pages nothing written is lost (the page cache survives);
+    // with them, the file may be anywhere since its last good fsync.
+    Expect expect = c.drop_pages ? Expect::kDrop : Expect::kKeep;
+    if (problem.empty()) problem = run.ReopenAndCheck({/*check_before_recovery=*/true, expect});
     report.Add(ctx, problem);
   }
   EXPECT_GT(report.runs(), 0u) << "the workload made no " << OpKindName(c.kind)
@@ -57,6 +63,7 @@ const ErrorCase kCases[] = {
     {"EncRenameEio", true, OpKind::kRename, EIO, false},
     {"EncOpenEmfile", true, OpKind::kOpen, EMFILE, false},
     {"EncMutationDeadDisk", true, OpKind::kMutation, EIO, true},
+    {"EncFsyncEioLosesPages", true, OpKind::kFsync, EIO, false, true},
     {"PlainWriteEio", false, OpKind::kWrite, EIO, false},
     {"PlainFsyncEio", false, OpKind::kFsync, EIO, false},
     {"PlainAnyEio", false, OpKind::kAny, EIO, false},

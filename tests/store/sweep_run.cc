@@ -19,7 +19,9 @@ Expect ExpectFor(PowerCutMode mode, bool encrypted) {
 }
 
 SweepRun::SweepRun(const SweepConfig& config)
-    : config_(config), volume_(config.encrypted, config.chunk_blocks), fault_(&posix_), tracker_(config.files) {}
+    : config_(config), volume_(config.encrypted, config.chunk_blocks),
+      fault_(&posix_, config.fault_options),
+      tracker_(config.files) {}
 
 SweepRun::~SweepRun() {
   files_.clear();

@@ -23,6 +23,7 @@ struct SweepConfig {
   bool encrypted = true;
   uint32_t chunk_blocks = 16;
   int files = 2;
+  FaultOptions fault_options;
 };
 
 class SweepRun {

@@ -194,6 +194,7 @@ Status FaultBacking::EnterLocked(OpKind kind, const char* what, int fd) {
     last_fault_ = std::string(OpKindName(kind)) + " " + what + " fd " + std::to_string(fd);
     last_fault_kind_ = kind;
     disk_dead_ = fail_then_all_;
+    if (kind == OpKind::kFsync && options_.fsync_error_drops_unsynced) DropUnsyncedLocked(fd);
     return Status::FromErrno(fail_errno_, where);
   }
   return Status::Ok();
@@ -252,6 +253,25 @@ void FaultBacking::MarkDurableLocked(int fd) {
   if (fstat(fd, &st) != 0) return;
   auto it = shadows_.find({st.st_dev, st.st_ino});
   if (it == shadows_.end()) return;
+  close(it->second.fd);
+  shadows_.erase(it);
+}
+
+void FaultBacking::DropUnsyncedLocked(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return;
+  auto it = shadows_.find({st.st_dev, st.st_ino});
+  if (it == shadows_.end()) return;
+  std::mt19937_64 unused(0);
+  PowerCutStats stats;
+  off_t size = SizeOf(it->second.fd);
+  for (auto c = it->second.changes.rbegin(); c != it->second.changes.rend(); ++c) {
+    if (c->type == Change::Type::kWrite) {
+      UndoWrite(it->second.fd, *c, PowerCutMode::kDrop, unused, &size, &stats);
+    } else {
+      UndoRange(it->second.fd, *c, PowerCutMode::kDrop, unused, &size, &stats);
+    }
+  }
   close(it->second.fd);
   shadows_.erase(it);
 }

@@ -66,6 +66,10 @@ struct FaultOptions {
   // simulated here, and the host never really loses power in a test, so
   // real fsyncs would only slow the sweeps down (the fd is still checked).
   bool real_fsync = false;
+  // An injected fsync failure also drops that file's unsynced changes, as
+  // Linux may after a writeback error (the pages are marked clean and the
+  // next fsync succeeds): the data is gone although the caller wrote it.
+  bool fsync_error_drops_unsynced = false;
 };
 
 // What the last power cut did (for tests to check that a tear really tore).
@@ -182,6 +186,9 @@ class FaultBacking final : public store::Backing {
   void UpdateNewSizeLocked(int fd, Change* change);
   // Fsync succeeded: the file behind `fd` has no unsynced change left.
   void MarkDurableLocked(int fd);
+  // Undoes the unsynced changes of the file behind `fd` (as a Drop cut of
+  // that file alone).
+  void DropUnsyncedLocked(int fd);
   void CutLocked(PowerCutMode mode, uint64_t seed);
   static void RestoreRange(int fd, const Change& c, off_t lo, off_t hi, off_t size);
   static void UndoWrite(int fd, const Change& c, PowerCutMode mode, std::mt19937_64& rng, off_t* size,

@@ -246,6 +246,24 @@ TEST_F(FaultBackingTest, FailNthWriteFiresExactlyOnceAtN) {
   EXPECT_EQ(Slice(got, 2048, 512), Pattern(512, 5));
 }
 
+TEST_F(FaultBackingTest, FsyncErrorCanDropUnsyncedPagesLikeLinux) {
+  FaultOptions options;
+  options.fsync_error_drops_unsynced = true;
+  FaultBacking fb(&posix_, options);
+  auto fd = fb.OpenAt(dir_.fd(), "f", O_RDWR | O_CREAT, 0600);
+  ASSERT_TRUE(fd.ok());
+  Bytes a = Pattern(4096, 1), b = Pattern(4096, 2);
+  ASSERT_TRUE(fb.PWrite(*fd, a.data(), a.size(), 0).ok());
+  ASSERT_TRUE(fb.Fsync(*fd, false).ok());
+  ASSERT_TRUE(fb.PWrite(*fd, b.data(), b.size(), 0).ok());
+  ASSERT_TRUE(fb.PWrite(*fd, b.data(), b.size(), 4096).ok());
+  fb.FailNth(OpKind::kFsync, 1);
+  EXPECT_EQ(fb.Fsync(*fd, true).sys_errno(), EIO);
+  EXPECT_EQ(Contents("f"), a);  // the unsynced writes are gone at once
+  EXPECT_TRUE(fb.Fsync(*fd, true).ok());  // and the next fsync "succeeds"
+  EXPECT_EQ(fb.unsynced_files(), 0u);
+}
+
 TEST_F(FaultBackingTest, FailNthAnyWithThenAllFailIsADeadDisk) {
   int fd = Open("f");
   fb_.FailNth(OpKind::kAny, 2, ENOSPC, /*then_all_fail=*/true);
