@@ -1,0 +1,157 @@
+#include "snapshot/snapshot.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "common/atomic_file.h"
+#include "common/encoding.h"
+#include "common/log.h"
+
+namespace cfs::snapshot {
+namespace {
+
+int64_t NowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string StagingName(const std::string& id) {
+  std::random_device rd;
+  return fmt::format(".tmp-{}-{}-{:08x}", id, ::getpid(), rd());
+}
+
+void RemoveAll(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) log::Warn("could not remove {}: {}", path, ec.message());
+}
+
+const config::LineageEntry* LastSnapshotEntry(const config::VolumeDescriptor& d) {
+  for (auto it = d.lineage.rbegin(); it != d.lineage.rend(); ++it) {
+    if (it->relation == kRelManualSnapshot || it->relation == kRelAutomatedSnapshot) return &*it;
+  }
+  return nullptr;
+}
+
+Status BuildStaged(store::Backing* b, const std::string& src_dir, const std::string& staging,
+                   const config::VolumeDescriptor& d, const LiveHooks* live, CreateResult* r) {
+  CopyOptions opt;
+  opt.sync = live == nullptr;
+  opt.tolerate_vanished_chunks = live != nullptr;
+  int64_t t0 = NowUs();
+  if (live) live->freeze();
+  Status s = CopyVolumeCow(b, src_dir, staging, opt, &r->stats);
+  if (live) live->thaw();
+  r->pause_us = NowUs() - t0;
+  CFS_RETURN_IF_ERROR(s);
+  if (live) CFS_RETURN_IF_ERROR(SyncVolumeCopy(b, staging, true));
+  return config::WriteVolumeDescriptor(staging, d);
+}
+
+}  // namespace
+
+Status CreateCowVolume(store::Backing* b, const std::string& src_dir, const std::string& parent_dir,
+                       const config::VolumeDescriptor& d, const LiveHooks* live, CreateResult* result) {
+  CreateResult local;
+  CreateResult* r = result ? result : &local;
+  int64_t t0 = NowUs();
+  const std::string final_dir = parent_dir + "/" + d.id;
+  std::error_code ec;
+  if (std::filesystem::exists(final_dir, ec)) {
+    return AlreadyExists(fmt::format("{} already exists in {}", d.id, parent_dir));
+  }
+  CleanStaleStaging(parent_dir);
+  const std::string staging = parent_dir + "/" + StagingName(d.id);
+  if (::mkdir(staging.c_str(), 0700) != 0) return Status::FromErrno(errno, "mkdir " + staging);
+  Status s = BuildStaged(b, src_dir, staging, d, live, r);
+  if (s.ok()) s = FsyncDir(staging);
+  if (s.ok() && ::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) != 0) {
+    s = errno == EEXIST || errno == ENOTEMPTY ? AlreadyExists(fmt::format("{} already exists in {}", d.id, parent_dir))
+                                              : Status::FromErrno(errno, "rename into " + final_dir);
+  }
+  if (s.ok()) s = FsyncDir(parent_dir);
+  if (!s.ok()) {
+    RemoveAll(staging);
+    return s;
+  }
+  r->total_us = NowUs() - t0;
+  return Status::Ok();
+}
+
+Status DeleteVolume(const std::string& parent_dir, const std::string& id) {
+  const std::string dir = parent_dir + "/" + id;
+  const std::string doomed = parent_dir + "/" + StagingName("delete-" + id);
+  if (::rename(dir.c_str(), doomed.c_str()) != 0) {
+    if (errno == ENOENT) return NotFound(fmt::format("{} not found in {}", id, parent_dir));
+    return Status::FromErrno(errno, "rename " + dir);
+  }
+  CFS_RETURN_IF_ERROR(FsyncDir(parent_dir));
+  std::error_code ec;
+  std::filesystem::remove_all(doomed, ec);
+  if (ec) return Status::FromErrno(ec.value(), "remove " + doomed);
+  return Status::Ok();
+}
+
+void CleanStaleStaging(const std::string& parent_dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(parent_dir, ec)) {
+    std::string name = e.path().filename();
+    if (name.rfind(".tmp-", 0) != 0) continue;
+    // .tmp-<id>-<pid>-<random>: the pid is the second-to-last field.
+    size_t last = name.rfind('-');
+    if (last == std::string::npos || last == 0) continue;
+    size_t prev = name.rfind('-', last - 1);
+    if (prev == std::string::npos) continue;
+    pid_t pid = static_cast<pid_t>(std::strtol(name.substr(prev + 1, last - prev - 1).c_str(), nullptr, 10));
+    if (pid <= 0) continue;
+    if (pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH) {
+      log::Info("removing leftover staging folder {}", name);
+      RemoveAll(e.path());
+    }
+  }
+}
+
+Result<VolumeUsage> MeasureUsage(const std::string& dir) {
+  VolumeUsage u;
+  std::error_code ec;
+  auto it = std::filesystem::recursive_directory_iterator(dir + "/objects", ec);
+  if (ec) return Status::FromErrno(ec.value(), "read " + dir + "/objects");
+  for (const auto& e : it) {
+    struct stat st;
+    if (::lstat(e.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    uint64_t bytes = static_cast<uint64_t>(st.st_blocks) * 512;
+    ++u.chunk_files;
+    if (st.st_nlink > 1) u.shared_bytes += bytes;
+    else u.exclusive_bytes += bytes;
+  }
+  return u;
+}
+
+std::string DataKeyContextArn(const config::VolumeDescriptor& d) {
+  if (d.kind == config::VolumeKind::kCluster) return d.arn;
+  const config::LineageEntry* e = LastSnapshotEntry(d);
+  return e ? e->arn : d.arn;
+}
+
+std::string SnapshotType(const config::VolumeDescriptor& d) {
+  const config::LineageEntry* e = LastSnapshotEntry(d);
+  return e && e->relation == kRelAutomatedSnapshot ? "automated" : "manual";
+}
+
+std::string SnapshotSourceArn(const config::VolumeDescriptor& d) {
+  const config::LineageEntry* e = LastSnapshotEntry(d);
+  return e ? e->arn : "";
+}
+
+}  // namespace cfs::snapshot

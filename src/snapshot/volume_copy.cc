@@ -1,0 +1,245 @@
+#include "snapshot/volume_copy.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+
+namespace cfs::snapshot {
+namespace {
+
+// An fd of the backing, closed on destruction.
+class BFd {
+ public:
+  BFd(store::Backing* b, int fd) : b_(b), fd_(fd) {}
+  BFd(BFd&& o) noexcept : b_(o.b_), fd_(std::exchange(o.fd_, -1)) {}
+  BFd(const BFd&) = delete;
+  BFd& operator=(const BFd&) = delete;
+  ~BFd() {
+    if (fd_ >= 0) (void)b_->Close(fd_);
+  }
+  int fd() const { return fd_; }
+
+ private:
+  store::Backing* b_;
+  int fd_;
+};
+
+Result<BFd> OpenB(store::Backing* b, int dirfd, const std::string& name, int flags, mode_t mode = 0) {
+  CFS_ASSIGN_OR_RETURN(int fd, b->OpenAt(dirfd, name, flags | O_CLOEXEC, mode));
+  return BFd(b, fd);
+}
+
+Result<BFd> OpenDir(store::Backing* b, int dirfd, const std::string& name) {
+  return OpenB(b, dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+}
+
+bool IsVanished(const Status& s) { return s.sys_errno() == ENOENT; }
+
+class TreeCopier {
+ public:
+  TreeCopier(store::Backing* b, const CopyOptions& o, CopyStats* stats) : b_(b), o_(o), stats_(stats) {}
+
+  // Copies the contents of directory `src` into the existing directory `dst`.
+  Status CopyDir(int src, int dst, const std::string& rel) {
+    CFS_ASSIGN_OR_RETURN(std::vector<std::string> names, b_->ListDir(src));
+    for (const auto& name : names) {
+      CFS_ASSIGN_OR_RETURN(struct stat st, b_->FstatAt(src, name, AT_SYMLINK_NOFOLLOW));
+      ++stats_->tree_entries;
+      std::string child = rel.empty() ? name : rel + "/" + name;
+      if (S_ISDIR(st.st_mode)) {
+        CFS_RETURN_IF_ERROR(b_->MkdirAt(dst, name, 0700));
+        CFS_ASSIGN_OR_RETURN(BFd s, OpenDir(b_, src, name));
+        CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b_, dst, name));
+        CFS_RETURN_IF_ERROR(CopyDir(s.fd(), d.fd(), child));
+        CFS_RETURN_IF_ERROR(CopyAttrs(s.fd(), d.fd(), st));
+      } else if (S_ISREG(st.st_mode)) {
+        CFS_RETURN_IF_ERROR(CopyFile(src, dst, name, child, st));
+      } else if (S_ISLNK(st.st_mode)) {
+        CFS_ASSIGN_OR_RETURN(std::string target, b_->ReadlinkAt(src, name));
+        CFS_RETURN_IF_ERROR(b_->SymlinkAt(target, dst, name));
+        CFS_RETURN_IF_ERROR(ChownIfNeeded(dst, name, st));
+        CFS_RETURN_IF_ERROR(b_->UtimensAt(dst, name, Times(st).data(), AT_SYMLINK_NOFOLLOW));
+      } else if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
+        CFS_RETURN_IF_ERROR(b_->MknodAt(dst, name, st.st_mode, 0));
+        CFS_RETURN_IF_ERROR(ChownIfNeeded(dst, name, st));
+        CFS_RETURN_IF_ERROR(b_->UtimensAt(dst, name, Times(st).data(), AT_SYMLINK_NOFOLLOW));
+      } else {
+        return DataLoss("tree/ holds a device node; a volume never does");
+      }
+    }
+    if (o_.sync) CFS_RETURN_IF_ERROR(b_->Fsync(dst, false));
+    return Status::Ok();
+  }
+
+  void set_root(int dst_root) { dst_root_ = dst_root; }
+
+ private:
+  static std::array<struct timespec, 2> Times(const struct stat& st) { return {st.st_atim, st.st_mtim}; }
+
+  Status ChownIfNeeded(int dir, const std::string& name, const struct stat& st) {
+    CFS_ASSIGN_OR_RETURN(struct stat now, b_->FstatAt(dir, name, AT_SYMLINK_NOFOLLOW));
+    if (now.st_uid == st.st_uid && now.st_gid == st.st_gid) return Status::Ok();
+    return b_->FchownAt(dir, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+  }
+
+  // Owner, mode, xattrs, times (last: the rest would touch ctime only).
+  Status CopyAttrs(int src, int dst, const struct stat& st) {
+    CFS_ASSIGN_OR_RETURN(struct stat now, b_->Fstat(dst));
+    if (now.st_uid != st.st_uid || now.st_gid != st.st_gid) {
+      CFS_RETURN_IF_ERROR(b_->Fchown(dst, st.st_uid, st.st_gid));
+    }
+    CFS_RETURN_IF_ERROR(b_->Fchmod(dst, st.st_mode & 07777));
+    CFS_RETURN_IF_ERROR(CopyXattrs(src, dst));
+    return b_->Futimens(dst, Times(st).data());
+  }
+
+  Status CopyXattrs(int src, int dst) {
+    std::vector<char> list(4096);
+    Result<size_t> n = b_->Flistxattr(src, list.data(), list.size());
+    if (!n.ok() && n.status().sys_errno() == ERANGE) {
+      list.resize(65536);
+      n = b_->Flistxattr(src, list.data(), list.size());
+    }
+    if (!n.ok()) return n.status().sys_errno() == ENOTSUP ? Status::Ok() : n.status();
+    std::vector<uint8_t> value(65536);
+    for (size_t i = 0; i < *n;) {
+      std::string name(&list[i]);
+      i += name.size() + 1;
+      CFS_ASSIGN_OR_RETURN(size_t len, b_->Fgetxattr(src, name, value.data(), value.size()));
+      CFS_RETURN_IF_ERROR(b_->Fsetxattr(dst, name, value.data(), len, 0));
+    }
+    return Status::Ok();
+  }
+
+  Status CopyFile(int src, int dst, const std::string& name, const std::string& rel, const struct stat& st) {
+    auto key = std::make_pair(st.st_dev, st.st_ino);
+    if (st.st_nlink > 1) {
+      auto it = links_.find(key);
+      if (it != links_.end()) return b_->LinkAt(dst_root_, it->second, dst, name, 0);
+    }
+    CFS_ASSIGN_OR_RETURN(BFd in, OpenB(b_, src, name, O_RDONLY | O_NOFOLLOW));
+    CFS_ASSIGN_OR_RETURN(BFd out, OpenB(b_, dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
+    std::vector<uint8_t> buf(64 * 1024);
+    for (off_t off = 0;;) {
+      CFS_ASSIGN_OR_RETURN(size_t got, b_->PRead(in.fd(), buf.data(), buf.size(), off));
+      if (got == 0) break;
+      CFS_RETURN_IF_ERROR(b_->PWrite(out.fd(), buf.data(), got, off));
+      off += static_cast<off_t>(got);
+    }
+    CFS_RETURN_IF_ERROR(CopyAttrs(in.fd(), out.fd(), st));
+    if (o_.sync) CFS_RETURN_IF_ERROR(b_->Fsync(out.fd(), false));
+    if (st.st_nlink > 1) links_.emplace(key, rel);
+    return Status::Ok();
+  }
+
+  store::Backing* b_;
+  CopyOptions o_;
+  CopyStats* stats_;
+  int dst_root_ = -1;
+  std::map<std::pair<dev_t, ino_t>, std::string> links_;  // first copy of each multi-link inode file
+};
+
+bool IsChunkName(const std::string& name) {
+  if (name.empty() || name.size() > 10) return false;
+  for (char c : name) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// objects/<ab>/<file id>/<chunk index>: directories made, chunks linked.
+Status LinkObjects(store::Backing* b, int src, int dst, const CopyOptions& o, CopyStats* stats) {
+  CFS_ASSIGN_OR_RETURN(std::vector<std::string> shards, b->ListDir(src));
+  for (const auto& shard : shards) {
+    CFS_ASSIGN_OR_RETURN(BFd s1, OpenDir(b, src, shard));
+    CFS_RETURN_IF_ERROR(b->MkdirAt(dst, shard, 0700));
+    CFS_ASSIGN_OR_RETURN(BFd d1, OpenDir(b, dst, shard));
+    CFS_ASSIGN_OR_RETURN(std::vector<std::string> files, b->ListDir(s1.fd()));
+    for (const auto& file : files) {
+      Result<BFd> s2 = OpenDir(b, s1.fd(), file);
+      if (!s2.ok() && o.tolerate_vanished_chunks && IsVanished(s2.status())) continue;
+      CFS_RETURN_IF_ERROR(s2.status());
+      CFS_RETURN_IF_ERROR(b->MkdirAt(d1.fd(), file, 0700));
+      CFS_ASSIGN_OR_RETURN(BFd d2, OpenDir(b, d1.fd(), file));
+      CFS_ASSIGN_OR_RETURN(std::vector<std::string> chunks, b->ListDir(s2->fd()));
+      for (const auto& chunk : chunks) {
+        if (!IsChunkName(chunk)) continue;  // e.g. a leftover <n>.cow of an interrupted break
+        Status l = b->LinkAt(s2->fd(), chunk, d2.fd(), chunk, 0);
+        if (!l.ok() && o.tolerate_vanished_chunks && IsVanished(l)) continue;
+        CFS_RETURN_IF_ERROR(l);
+        ++stats->chunks_linked;
+      }
+      if (o.sync) CFS_RETURN_IF_ERROR(b->Fsync(d2.fd(), false));
+    }
+    if (o.sync) CFS_RETURN_IF_ERROR(b->Fsync(d1.fd(), false));
+  }
+  if (o.sync) CFS_RETURN_IF_ERROR(b->Fsync(dst, false));
+  return Status::Ok();
+}
+
+Status SyncDirTree(store::Backing* b, int dir, bool files) {
+  CFS_ASSIGN_OR_RETURN(std::vector<std::string> names, b->ListDir(dir));
+  for (const auto& name : names) {
+    CFS_ASSIGN_OR_RETURN(struct stat st, b->FstatAt(dir, name, AT_SYMLINK_NOFOLLOW));
+    if (S_ISDIR(st.st_mode)) {
+      CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b, dir, name));
+      CFS_RETURN_IF_ERROR(SyncDirTree(b, d.fd(), files));
+    } else if (S_ISREG(st.st_mode) && files) {
+      CFS_ASSIGN_OR_RETURN(BFd f, OpenB(b, dir, name, O_RDONLY | O_NOFOLLOW));
+      CFS_RETURN_IF_ERROR(b->Fsync(f.fd(), false));
+    }
+  }
+  return b->Fsync(dir, false);
+}
+
+}  // namespace
+
+Status CopyVolumeCow(store::Backing* b, const std::string& src_dir, const std::string& dst_dir,
+                     const CopyOptions& options, CopyStats* stats) {
+  CopyStats local;
+  if (stats == nullptr) stats = &local;
+  CFS_ASSIGN_OR_RETURN(BFd src, OpenDir(b, AT_FDCWD, src_dir));
+  CFS_ASSIGN_OR_RETURN(BFd dst, OpenDir(b, AT_FDCWD, dst_dir));
+  CFS_ASSIGN_OR_RETURN(struct stat tree_st, b->FstatAt(src.fd(), "tree", AT_SYMLINK_NOFOLLOW));
+  CFS_RETURN_IF_ERROR(b->MkdirAt(dst.fd(), "tree", 0700));
+  CFS_RETURN_IF_ERROR(b->MkdirAt(dst.fd(), "objects", 0700));
+  {
+    CFS_ASSIGN_OR_RETURN(BFd st, OpenDir(b, src.fd(), "tree"));
+    CFS_ASSIGN_OR_RETURN(BFd dt, OpenDir(b, dst.fd(), "tree"));
+    TreeCopier copier(b, options, stats);
+    copier.set_root(dt.fd());
+    CFS_RETURN_IF_ERROR(copier.CopyDir(st.fd(), dt.fd(), ""));
+    Status a = b->Fchmod(dt.fd(), tree_st.st_mode & 07777);
+    if (a.ok()) a = b->Futimens(dt.fd(), std::array<struct timespec, 2>{tree_st.st_atim, tree_st.st_mtim}.data());
+    CFS_RETURN_IF_ERROR(a);
+  }
+  {
+    CFS_ASSIGN_OR_RETURN(BFd so, OpenDir(b, src.fd(), "objects"));
+    CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b, dst.fd(), "objects"));
+    CFS_RETURN_IF_ERROR(LinkObjects(b, so.fd(), d.fd(), options, stats));
+  }
+  if (options.sync) CFS_RETURN_IF_ERROR(b->Fsync(dst.fd(), false));
+  return Status::Ok();
+}
+
+Status SyncVolumeCopy(store::Backing* b, const std::string& dir, bool chunks) {
+  CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b, AT_FDCWD, dir));
+  {
+    CFS_ASSIGN_OR_RETURN(BFd t, OpenDir(b, d.fd(), "tree"));
+    CFS_RETURN_IF_ERROR(SyncDirTree(b, t.fd(), true));
+  }
+  {
+    CFS_ASSIGN_OR_RETURN(BFd o, OpenDir(b, d.fd(), "objects"));
+    CFS_RETURN_IF_ERROR(SyncDirTree(b, o.fd(), chunks));
+  }
+  return b->Fsync(d.fd(), false);
+}
+
+}  // namespace cfs::snapshot

@@ -1,0 +1,46 @@
+// Copy-on-write copy of a volume's contents (DESIGN.md section 4b): tree/ is
+// recreated entry by entry (inode files, directories, symlinks copied with
+// modes, owners, times and xattrs; hard links stay hard links) and every
+// chunk file of objects/ is hard-linked, so no data is copied. The live
+// volume's data path breaks the sharing before its next write to a chunk
+// whose link count is above one (store/chunk_cow.h).
+// Thread safety: pure functions over the backing; the caller excludes
+// writers of the source (an unmounted volume under its writer lock, or a
+// mounted one behind its write barrier with namespace operations paused).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+#include "store/backing.h"
+
+namespace cfs::snapshot {
+
+struct CopyStats {
+  uint64_t tree_entries = 0;   // directories, inode files, symlinks, others
+  uint64_t chunks_linked = 0;  // chunk files hard-linked from objects/
+};
+
+struct CopyOptions {
+  // fsync every file and directory made (off for the part of a live snapshot
+  // done inside the write barrier; SyncVolumeCopy runs after it).
+  bool sync = true;
+  // A chunk file (or chunk directory) vanishing during the copy is skipped:
+  // a mounted volume deleted that file's data (its last link was already
+  // gone from tree/ when tree/ was copied).
+  bool tolerate_vanished_chunks = false;
+};
+
+// Copies `src_dir`/tree and `src_dir`/objects into `dst_dir`, an existing
+// empty directory. On failure `dst_dir` holds a partial copy: the caller
+// removes it (it is a staging folder). The source is never modified.
+Status CopyVolumeCow(store::Backing* backing, const std::string& src_dir, const std::string& dst_dir,
+                     const CopyOptions& options, CopyStats* stats);
+
+// fsyncs every file and directory of the volume copy in `dir` (tree/ and
+// objects/ directories; chunk files are the source's, synced by their
+// writer's data path, and are fsynced too when `chunks` is set).
+Status SyncVolumeCopy(store::Backing* backing, const std::string& dir, bool chunks);
+
+}  // namespace cfs::snapshot
