@@ -283,3 +283,101 @@ def noatime_and_flags(c):
     c.do("O_RDONLY|O_TRUNC truncates", lambda: os.close(os.open(f, os.O_RDONLY | os.O_TRUNC)) or os.stat(f).st_size)
     t0 = time.time()
     c.rec("clock sane", str(t0 > 1e9))
+
+
+@case
+def search_permission(c):
+    os.makedirs(c.p("a", "b"))
+    write_file(c.p("a", "b", "f"), b"deep")
+    os.chmod(c.p("a"), 0o700)
+    c.as_user("u1", "path through 0700 dir", read_file, c.p("a", "b", "f"))
+    c.as_user("u1", "stat through 0700 dir", os.stat, c.p("a", "b"))
+    os.chmod(c.p("a"), 0o711)
+    c.as_user("u1", "path through 0711 dir", read_file, c.p("a", "b", "f"))
+    c.as_user("u1", "list 0711 dir", os.listdir, c.p("a"))
+    os.chmod(c.p("a"), 0o755)
+    os.chmod(c.p("a", "b"), 0o744)
+    c.as_user("u1", "list 0744 dir", lambda: sorted(os.listdir(c.p("a", "b"))))
+    c.as_user("u1", "open in 0744 dir", read_file, c.p("a", "b", "f"))
+
+
+@case
+def rename_permissions(c):
+    u1 = USERS["u1"]
+    os.mkdir(c.p("src"), 0o777)
+    os.mkdir(c.p("dst"), 0o777)
+    os.chmod(c.p("src"), 0o777)
+    os.chmod(c.p("dst"), 0o777)
+    os.mkdir(c.p("src", "d"))      # root's directory, mode 0755
+    write_file(c.p("src", "f"), b"")
+    c.as_user("u1", "move other's file between writable dirs", os.rename, c.p("src", "f"), c.p("dst", "f"))
+    c.as_user("u1", "rename other's dir in same parent", os.rename, c.p("src", "d"), c.p("src", "d2"))
+    c.as_user("u1", "move other's dir to new parent (needs w on it)", os.rename, c.p("src", "d2"), c.p("dst", "d"))
+    os.mkdir(c.p("src", "mine"))
+    os.chown(c.p("src", "mine"), u1[0], u1[1])
+    c.as_user("u1", "move own dir to new parent", os.rename, c.p("src", "mine"), c.p("dst", "mine"))
+    os.chmod(c.p("src"), 0o755)
+    c.as_user("u1", "rename out of non-writable dir", os.rename, c.p("dst", "f"), c.p("src", "g"))
+    c.as_user("u1", "unlink in non-writable dir", os.unlink, c.p("src", "d2"))
+    c.do("left", lambda: (sorted(os.listdir(c.p("src"))), sorted(os.listdir(c.p("dst")))))
+
+
+@case
+def protected_links(c):
+    d = c.p("t")
+    os.mkdir(d)
+    os.chmod(d, 0o1777)
+    _mk(c.p("rootfile"), mode=0o600)
+    c.as_user("u1", "hard link to other's unreadable file", os.link, c.p("rootfile"), os.path.join(d, "hl"))
+    c.as_user("u1", "symlink in sticky dir", os.symlink, c.p("rootfile"), os.path.join(d, "sl"))
+    os.chmod(c.p("rootfile"), 0o644)
+    c.as_user("u2", "follow other's symlink in sticky dir", read_file, os.path.join(d, "sl"))
+    c.as_user("u1", "follow own symlink in sticky dir", read_file, os.path.join(d, "sl"))
+    c.do("root follows u1's symlink in sticky dir", read_file, os.path.join(d, "sl"))
+
+
+@case
+def many_entries(c):
+    d = c.p("many")
+    os.mkdir(d)
+    for i in range(600):
+        write_file(os.path.join(d, "file-%04d" % i), b"%d" % i)
+    for i in range(0, 600, 3):
+        os.unlink(os.path.join(d, "file-%04d" % i))
+    for i in range(50):
+        os.mkdir(os.path.join(d, "dir-%02d" % i))
+    names = sorted(os.listdir(d))
+    c.rec("count", str(len(names)))
+    c.rec("first/last", "%s %s" % (names[0], names[-1]))
+    c.st("dir nlink", d)
+    c.do("scandir types", lambda: sorted({(e.name[:3], e.is_dir()) for e in os.scandir(d)}))
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    c.do("fsync dir", os.fsync, fd)
+    os.close(fd)
+    c.do("content sample", read_file, os.path.join(d, "file-0599"))
+
+
+@case
+def open_create_mode_and_fds(c):
+    f = c.p("f")
+    c.do("create 0600", lambda: os.close(os.open(f, os.O_CREAT | os.O_WRONLY, 0o600)))
+    c.do("O_CREAT again with 0777", lambda: os.close(os.open(f, os.O_CREAT | os.O_WRONLY, 0o777)))
+    c.st("mode unchanged", f)
+    fd = os.open(f, os.O_RDONLY)
+    c.do("posix_fallocate on O_RDONLY", os.posix_fallocate, fd, 0, 10)
+    c.do("fsync on O_RDONLY", os.fsync, fd)
+    os.close(fd)
+    fd = os.open(f, os.O_WRONLY)
+    c.do("pwrite negative offset", os.pwrite, fd, b"x", -1)
+    os.close(fd)
+    fd = os.open(f, os.O_RDWR)
+    os.lseek(fd, 10000, os.SEEK_SET)
+    c.do("write after seek past end", os.write, fd, b"end")
+    c.do("size", lambda: os.fstat(fd).st_size)
+    c.do("gap reads zeros", lambda: os.pread(fd, 100, 5000) == b"\0" * 100)
+    fd2 = os.open(f, os.O_RDONLY)
+    os.pwrite(fd, b"shared", 0)
+    c.do("second fd sees write", os.pread, fd2, 6, 0)
+    os.close(fd2)
+    os.close(fd)
+    c.do("O_WRONLY|O_RDWR", lambda: os.close(os.open(f, os.O_WRONLY | os.O_RDWR)))
