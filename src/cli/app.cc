@@ -7,6 +7,7 @@
 #include "cli/exit_codes.h"
 #include "cli/kms_commands.h"
 #include "cli/mount_commands.h"
+#include "cli/snapshot_cli.h"
 
 namespace cfs::cli {
 namespace {
@@ -81,6 +82,7 @@ void AddMount(CLI::App& app, Parsed* p) {
       ->allow_extra_args(false);
   mount->add_flag("-f,--foreground", p->mount.foreground, "stay in the foreground");
   mount->add_flag("--read-only", p->mount.read_only, "mount read-only (no writer lock)");
+  mount->add_flag("--snapshot", p->mount.snapshot, "ID is a snapshot: mount it read-only");
   mount->callback([p] { p->action = [p](Context& c) { return Mount(c, p->mount); }; });
   CLI::App* umount = Leaf(&app, "umount", "Unmount a cipherfs mount and wait until its daemon has exited",
                           "  cipherfs umount /srv/orders\n", p);
@@ -156,6 +158,9 @@ int RunCli(int argc, char** argv, const Wiring& wiring) {
   AddCluster(app, &p);
   AddMount(app, &p);
   AddKms(app, &p);
+  RegisterSnapshotCommands(app, app.get_subcommand("cluster"),
+                           {[&p](CLI::App* sub) { AddCommon(sub, &p); },
+                            [&p](std::function<Status(Context&)> f) { p.action = std::move(f); }});
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

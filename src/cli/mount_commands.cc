@@ -16,8 +16,11 @@
 
 #include "cli/cluster_commands.h"
 #include "cli/exit_codes.h"
+#include "cli/control.h"
 #include "cli/mount_daemon.h"
+#include "cli/snapshot_commands.h"
 #include "common/atomic_file.h"
+#include "snapshot/snapshot.h"
 #include "common/log.h"
 #include "keymgr/kms_error.h"
 
@@ -94,7 +97,7 @@ Result<FileLock> TakeWriterLock(const Context& ctx, const std::string& id) {
 
 Result<SecretBytes> UnwrapDataKey(keymgr::KeyManager* kms, const config::VolumeDescriptor& d) {
   Result<keymgr::DecryptResult> r =
-      kms->Decrypt(d.wrapped_data_key, ClusterEncryptionContext(d.arn), d.kms_key_arn);
+      kms->Decrypt(d.wrapped_data_key, ClusterEncryptionContext(snapshot::DataKeyContextArn(d)), d.kms_key_arn);
   if (!r.ok()) {
     return WithHint(r.status(), fmt::format("cluster {} can't be mounted until its key {} is usable", d.id,
                                             d.kms_key_arn));
@@ -181,7 +184,7 @@ Status CheckMountpoint(const std::string& mp) {
 }
 
 Status Mount(Context& ctx, const MountArgs& args) {
-  CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, LoadCluster(ctx, args.id));
+  CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, args.snapshot ? LoadSnapshot(ctx, args.id) : LoadCluster(ctx, args.id));
   if (d.status.rfind("inaccessible-encryption-credentials", 0) == 0) {
     return FailedPrecondition(fmt::format("cluster {} is {}; make its key usable and run: cipherfs cluster start --id {}",
                                           d.id, d.status, d.id));
@@ -191,9 +194,9 @@ Status Mount(Context& ctx, const MountArgs& args) {
                                           "--id {}", d.id, d.status, d.id));
   }
   fs::MountOptions o;
-  o.volume_dir = ClusterDir(ctx, d.id);
+  o.volume_dir = args.snapshot ? SnapshotDir(ctx, d.id) : ClusterDir(ctx, d.id);
   o.encrypted = d.storage_encrypted;
-  o.read_only = args.read_only;
+  o.read_only = args.read_only || args.snapshot;
   o.allow_other = ctx.config.mount.allow_other;
   o.max_threads = ctx.config.mount.threads;
   o.chunk_blocks = d.chunk_blocks;
@@ -214,6 +217,7 @@ Status Mount(Context& ctx, const MountArgs& args) {
     CFS_ASSIGN_OR_RETURN(data_key, UnwrapDataKey(shared.get(), d));
     o.key_check = KeyCheck(shared, d.kms_key_arn);
   }
+  if (!o.read_only) o.on_live = LiveControlHook(&ctx, d.id);  // snapshots and stats (control.h)
   CFS_RETURN_IF_ERROR(MakeDirs(RunDir(ctx), 0700));
   DaemonPlan plan{&ctx, d.id, std::move(o), writer ? writer->fd() : -1, args.foreground};
   return RunMountDaemon(std::move(plan), std::move(data_key));

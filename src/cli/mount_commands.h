@@ -24,6 +24,7 @@ struct MountArgs {
   std::vector<std::string> options;  // -o values, comma lists allowed
   bool foreground = false;
   bool read_only = false;
+  bool snapshot = false;  // `id` names a snapshot (region/snapshots/<id>), mounted read-only
 };
 
 Status Mount(Context& ctx, const MountArgs& args);

@@ -1,6 +1,7 @@
 #include "cli/mount_daemon.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -48,6 +49,9 @@ Status Serve(DaemonPlan& plan, SecretBytes data_key) {
   std::string record_path = fmt::format("{}/{}.mount", RunDir(*plan.ctx), ::getpid());
   CFS_ASSIGN_OR_RETURN(FileLock record, Announce(plan, record_path));
   Status s = plan.ctx->serve_volume(plan.ctx->backing, std::move(data_key), plan.options);
+  // The volume is closed: free the writer lock before the record, so that
+  // once `umount` sees the record released the cluster can be mounted again.
+  if (plan.writer_lock_fd >= 0) ::flock(plan.writer_lock_fd, LOCK_UN);
   ::unlink(record_path.c_str());
   return s;
 }

@@ -92,6 +92,17 @@ expect 6 cluster create --id afterchmod --storage-encrypted
 chmod 600 "$ROOT_KEY"
 expect 0 kms list-keys
 
+# A wrong root key (right mode, other bytes) opens no key material.
+cp -p "$ROOT_KEY" "$WORK/root.key.saved"
+head -c 32 /dev/urandom >"$ROOT_KEY"
+expect 7 cluster create --id wrongroot --storage-encrypted; contains "root key" "$ERR"; one_error_line
+[ ! -e "$CLUSTERS/wrongroot" ] || fail "a refused create left a cluster behind"
+cp -p "$WORK/root.key.saved" "$ROOT_KEY"
+rm "$ROOT_KEY"
+expect 7 kms list-keys; contains "missing" "$ERR"
+cp -p "$WORK/root.key.saved" "$ROOT_KEY"
+expect 0 kms list-keys
+
 # --- corrupted and future volume.yaml ---
 cp "$CLUSTERS/orders/volume.yaml" "$WORK/orders.yaml"
 sed -i 's/^kind: cluster/kind: [broken/' "$CLUSTERS/orders/volume.yaml"
