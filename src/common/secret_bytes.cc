@@ -9,6 +9,8 @@
 #include <cstring>
 #include <new>
 
+#include "common/secret_pool.h"
+
 namespace cfs {
 
 void SecureWipe(void* p, size_t n) {
@@ -17,6 +19,11 @@ void SecureWipe(void* p, size_t n) {
 
 SecretBytes::SecretBytes(size_t size) : size_(size) {
   if (size == 0) return;
+  if (size <= secret_pool::kMaxPooled) {
+    data_ = secret_pool::Acquire(size);
+    mapped_ = secret_pool::SlotSizeFor(size);
+    return;
+  }
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   mapped_ = (size + page - 1) / page * page;
   void* p = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -56,9 +63,13 @@ SecretBytes SecretBytes::Clone() const { return SecretBytes(data_, size_); }
 
 void SecretBytes::Wipe() {
   if (data_ == nullptr) return;
-  SecureWipe(data_, mapped_);
-  munlock(data_, mapped_);
-  munmap(data_, mapped_);
+  if (mapped_ <= secret_pool::kMaxPooled) {
+    secret_pool::Release(data_, mapped_);  // wipes the whole slot
+  } else {
+    SecureWipe(data_, mapped_);
+    munlock(data_, mapped_);
+    munmap(data_, mapped_);
+  }
   data_ = nullptr;
   size_ = mapped_ = 0;
 }

@@ -2,6 +2,10 @@
 // dumps with MADV_DONTDUMP), wiped on release, never printed (no operator<<,
 // no implicit conversion). Move-only; Clone() is the explicit copy.
 // The rare raw access is spelled `UnsafeData()` so it is greppable.
+// Storage: secrets of at most 256 bytes (keys) take a slot of the process-
+// wide pool of locked pages (common/secret_pool.h: cheap, no syscall per
+// key); larger ones map and lock pages of their own, unmapped on release.
+// Both are wiped on release.
 // Thread safety: const methods may be called concurrently.
 #pragma once
 
@@ -38,6 +42,8 @@ class SecretBytes {
  private:
   uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  // Bytes behind data_: a pool slot size (<= secret_pool::kMaxPooled) or
+  // a whole number of pages mapped for this secret alone.
   size_t mapped_ = 0;
 };
 
