@@ -74,13 +74,17 @@ cfs_pg_kill() {
   for p in $kids; do kill -KILL "$p" 2>/dev/null || true; done
   cfs_wait_gone "$pm" 60 || cfs_say "warning: postmaster $pm still present after SIGKILL"
   for p in $kids; do cfs_wait_gone "$p" 60 || cfs_say "warning: backend $p still present after SIGKILL"; done
+  rm -f "$CFS_PG_RUN/postmaster.pid"
 }
 
 # cfs_pg_stop [MODE]: pg_ctl stop (fast by default); SIGKILL if that fails.
 cfs_pg_stop() {
-  local mode=${1:-fast}
-  [[ -n $(cfs_pg_pm) ]] || return 0
-  if cfs_as_pg "$CFS_PG_BIN/pg_ctl" -D "$CFS_PG_DATA" -m "$mode" -w -t 180 stop >/dev/null 2>&1; then
+  local mode=${1:-fast} pm
+  pm=$(cfs_pg_pm)
+  [[ -n $pm ]] || return 0
+  if cfs_as_pg "$CFS_PG_BIN/pg_ctl" -D "$CFS_PG_DATA" -m "$mode" -w -t 180 stop >/dev/null 2>&1 &&
+    cfs_wait_gone "$pm" 60; then
+    rm -f "$CFS_PG_RUN/postmaster.pid"
     return 0
   fi
   cfs_say "pg_ctl stop -m $mode failed: killing the server"
