@@ -8,6 +8,7 @@
 #include "cli/kms_commands.h"
 #include "cli/mount_commands.h"
 #include "cli/snapshot_cli.h"
+#include "cli/stats_commands.h"
 
 namespace cfs::cli {
 namespace {
@@ -161,6 +162,8 @@ int RunCli(int argc, char** argv, const Wiring& wiring) {
   RegisterSnapshotCommands(app, app.get_subcommand("cluster"),
                            {[&p](CLI::App* sub) { AddCommon(sub, &p); },
                             [&p](std::function<Status(Context&)> f) { p.action = std::move(f); }});
+  RegisterStatsCommand(app, {[&p](CLI::App* sub) { AddCommon(sub, &p); },
+                             [&p](std::function<Status(Context&)> f) { p.action = std::move(f); }});
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
