@@ -122,7 +122,9 @@ cfs_pg_load_start() {
   local clients=$1 duration=$2 dir=$3 round=$4
   rm -f "$dir/stop"
   CFS_PG_LOADERS=()
-  cfs_as_pg "$CFS_PG_BIN/pgbench" -c "$clients" -j 2 -T "$duration" -h "$CFS_PG_RUN" -p "$CFS_PG_PORT" bench \
+  # -n: no vacuum and, above all, no TRUNCATE pgbench_history before the run
+  # (the history must keep every round's rows for the invariants).
+  cfs_as_pg "$CFS_PG_BIN/pgbench" -n -c "$clients" -j 2 -T "$duration" -h "$CFS_PG_RUN" -p "$CFS_PG_PORT" bench \
     >"$dir/pgbench.$round.log" 2>&1 &
   CFS_PG_LOADERS+=($!)
   cfs_pg_ack_client "$dir/ack.$round" "$dir/stop" $((round * 1000000000)) &
