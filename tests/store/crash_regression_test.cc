@@ -166,6 +166,63 @@ TEST(DataPathCrashRegression, GrowAfterFailedExtendingWriteInSameSessionExposesO
       << "a file grown from 0 to 8 blocks shows the data of a write that returned EIO";
 }
 
+// A copy-on-write break (a write to a chunk shared with a snapshot) whose
+// fsync fails transiently: the write fails; retried, it must succeed, the
+// data must read back after a Sync, and the snapshot's chunk must be
+// untouched.
+TEST(DataPathCrashRegression, CowBreakRetriedAfterFailedFsyncKeepsDataAndSnapshot) {
+  const Bytes a = Pattern(3 * kB, 1), b = Pattern(kB, 2);
+  struct Setup {
+    StoreVolume vol{true, 16};
+    store::PosixBacking posix;
+    FaultBacking fault{&posix};
+    std::unique_ptr<store::DataStore> ds;
+    std::shared_ptr<store::FileData> f;
+    std::string snap;
+    Bytes snap_bytes;
+  };
+  auto prepare = [&](Setup& s) {
+    auto ds = s.vol.Open(&s.fault);
+    ASSERT_TRUE(ds.ok());
+    s.ds = std::move(ds).value();
+    auto f = s.vol.CreateFile(&s.fault, s.ds.get(), 0);
+    ASSERT_TRUE(f.ok());
+    s.f = *f;
+    ASSERT_TRUE(WriteAt(s.f.get(), 0, a).ok());
+    ASSERT_TRUE(s.f->Sync(false).ok());
+    s.snap = s.vol.path() + "/snap0";
+    s.ds->BeginWriteBarrier();
+    ASSERT_EQ(link(s.vol.ChunkPath(s.f->id(), 0).c_str(), s.snap.c_str()), 0);
+    s.ds->BumpCowEpoch();
+    s.ds->EndWriteBarrier();
+    s.snap_bytes = ReadHostFile(s.snap);
+    s.fault.ResetCounts();
+  };
+  uint64_t fsyncs = 0;
+  {
+    Setup dry;
+    prepare(dry);
+    ASSERT_TRUE(WriteAt(dry.f.get(), 0, b).ok());
+    fsyncs = dry.fault.calls(OpKind::kFsync);
+  }
+  ASSERT_GT(fsyncs, 0u);
+  for (uint64_t k = 1; k <= fsyncs; ++k) {
+    Setup s;
+    prepare(s);
+    s.fault.FailNth(OpKind::kFsync, k);
+    Status first = WriteAt(s.f.get(), 0, b);
+    Status retried = first.ok() ? first : WriteAt(s.f.get(), 0, b);
+    ASSERT_TRUE(retried.ok()) << "fsync " << k << ": retried write: " << retried.ToString();
+    ASSERT_TRUE(s.f->Sync(false).ok());
+    Bytes got(kB);
+    ASSERT_TRUE(s.f->Read(0, kB, got.data()).ok());
+    EXPECT_EQ(got, b) << "fsync " << k << " of " << fsyncs << " failed (first attempt "
+                      << (first.ok() ? "OK" : first.ToString()) << "): block 0 lost the retried write";
+    EXPECT_TRUE(ReadHostFile(s.snap) == s.snap_bytes)
+        << "fsync " << k << " (" << s.fault.last_fault() << "): the retried write went into the snapshot's chunk";
+  }
+}
+
 // fsyncgate: after a failed fsync Linux may drop the dirty pages and report
 // success on the next fsync. A second Sync after a failed one must then
 // either fail too or the data must really be there: never "OK" for data

@@ -21,6 +21,7 @@ struct ErrorCase {
   int err;
   bool dead_disk;  // every call after the Nth fails too
   bool drop_pages = false;  // a failed fsync loses the file's unsynced data (Linux)
+  int retries = 0;          // the failed op is retried (transient error) and the workload goes on
 };
 
 class ErrorSweepTest : public ::testing::TestWithParam<ErrorCase> {};
@@ -35,14 +36,15 @@ TEST_P(ErrorSweepTest, EveryNthCallFailsCleanly) {
     SweepRun run(config);
     ASSERT_TRUE(run.Setup());
     run.fault().FailNth(c.kind, n, c.err, c.dead_disk);
-    int failed = run.Run(ops, /*check_sync_errors=*/true);
+    int failed = run.Run(ops, /*check_sync_errors=*/true, c.retries);
     if (run.fault().faults_injected() == 0) {
       EXPECT_EQ(failed, -1) << "op " << failed << " (" << Describe(ops[size_t(failed)])
                             << ") failed without an injected fault";
       break;  // n is past the last call of this kind
     }
-    std::string ctx = "N=" + std::to_string(n) + " failed op " +
-                      (failed < 0 ? std::string("none") : std::to_string(failed) + " " + Describe(ops[size_t(failed)]));
+    auto op_name = [&](int i) { return i < 0 ? std::string("none") : std::to_string(i) + " " + Describe(ops[size_t(i)]); };
+    std::string ctx = "N=" + std::to_string(n) + " (" + run.fault().last_fault() + ") in op " + op_name(run.fault_op()) +
+                      ", failed op " + op_name(failed);
     std::string problem = run.sync_problem();
     // Without lost pages nothing written is lost (the page cache survives);
     // with them, the file may be anywhere since its last good fsync.
@@ -64,9 +66,16 @@ const ErrorCase kCases[] = {
     {"EncOpenEmfile", true, OpKind::kOpen, EMFILE, false},
     {"EncMutationDeadDisk", true, OpKind::kMutation, EIO, true},
     {"EncFsyncEioLosesPages", true, OpKind::kFsync, EIO, false, true},
+    // Retried after the transient error, the operation must succeed and the
+    // run go on to the end: whatever the failed attempt left in memory or
+    // on disk must not spoil later operations (checked exactly at the end).
+    {"EncWriteEioRetried", true, OpKind::kWrite, EIO, false, false, 2},
+    {"EncFsyncEioRetried", true, OpKind::kFsync, EIO, false, false, 2},
+    {"EncMutationEioRetried", true, OpKind::kMutation, EIO, false, false, 2},
     {"PlainWriteEio", false, OpKind::kWrite, EIO, false},
     {"PlainFsyncEio", false, OpKind::kFsync, EIO, false},
     {"PlainAnyEio", false, OpKind::kAny, EIO, false},
+    {"PlainAnyEioRetried", false, OpKind::kAny, EIO, false, false, 2},
 };
 
 INSTANTIATE_TEST_SUITE_P(Store, ErrorSweepTest, ::testing::ValuesIn(kCases),

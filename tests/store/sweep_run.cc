@@ -43,22 +43,26 @@ bool SweepRun::Setup() {
   return true;
 }
 
-int SweepRun::Run(const std::vector<Op>& ops, bool check_sync_errors) {
+int SweepRun::Run(const std::vector<Op>& ops, bool check_sync_errors, int retries) {
   for (size_t i = 0; i < ops.size(); ++i) {
     const Op& op = ops[i];
-    uint64_t faults_before = fault_.faults_injected();
     tracker_.Begin(op);
-    Status s = op.type == Op::Type::kSnapshot ? TakeSnapshot(op.file)
-                                              : ApplyToStore(op, files_[size_t(op.file)].get());
+    Status s;
+    for (int attempt = 0; attempt <= retries; ++attempt) {
+      uint64_t faults_before = fault_.faults_injected();
+      s = op.type == Op::Type::kSnapshot ? TakeSnapshot(op.file) : ApplyToStore(op, files_[size_t(op.file)].get());
+      // (A failed close after a successful fsync loses nothing: exempt.)
+      if (s.ok() && check_sync_errors && op.type == Op::Type::kSync && fault_.faults_injected() > faults_before &&
+          fault_.last_fault_kind() != OpKind::kClose) {
+        sync_problem_ = "[sync-error-dropped] " + Describe(op) +
+                        " returned OK although a fault was injected during it (" + fault_.last_fault() + ")";
+      }
+      if (fault_op_ < 0 && fault_.faults_injected() > faults_before) fault_op_ = int(i);
+      if (s.ok()) break;
+    }
     if (!s.ok()) {
       tracker_.Failed();
       return int(i);
-    }
-    // (A failed close after a successful fsync loses nothing: exempt.)
-    if (check_sync_errors && op.type == Op::Type::kSync && fault_.faults_injected() > faults_before &&
-        fault_.last_fault_kind() != OpKind::kClose) {
-      sync_problem_ = "[sync-error-dropped] " + Describe(op) + " returned OK although a fault was injected during it (" +
-                      fault_.last_fault() + ")";
     }
     tracker_.Succeeded();
   }

@@ -41,7 +41,9 @@ class SweepRun {
   // Runs `ops` until one fails. Returns the index of the failed op, or -1.
   // `check_sync_errors`: a Sync during which a fault was injected must not
   // return OK (its data may not be durable: errors are never dropped).
-  int Run(const std::vector<Op>& ops, bool check_sync_errors);
+  // `retries`: a failing op is run again up to that many times before it
+  // counts as failed (an application retrying after a transient error).
+  int Run(const std::vector<Op>& ops, bool check_sync_errors, int retries = 0);
 
   struct Verify {
     // Checked before RecoverTornBlocks (none: only after).
@@ -57,6 +59,8 @@ class SweepRun {
   // checks that recovery's result is stable and that growing each file
   // exposes zeros. Returns the first problem ("[category] detail") or "".
   std::string ReopenAndCheck(const Verify& verify);
+  // Index of the op during which the first fault was injected, or -1.
+  int fault_op() const { return fault_op_; }
   // Set by Run when a Sync swallowed an injected fault ("" otherwise).
   const std::string& sync_problem() const { return sync_problem_; }
   // Blocks RecoverTornBlocks repaired in the last ReopenAndCheck.
@@ -80,6 +84,7 @@ class SweepRun {
   int snapshots_ = 0;
   uint64_t repaired_ = 0;
   std::string sync_problem_;
+  int fault_op_ = -1;
 };
 
 // Collects the outcome of every run of a sweep, so that one bug does not
