@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <new>
+#include <optional>
 
 #include "common/log.h"
 
@@ -25,6 +26,8 @@ void Dispatch(fuse_req_t req, Kind kind, Fn&& fn) {
   Result<Reply> result = [&]() -> Result<Reply> {
     Status admitted = fs.Admit(kind == Kind::kModify);
     if (!admitted.ok()) return admitted;
+    std::optional<OpGate::Pass> pass;
+    if (kind == Kind::kModify) pass.emplace(fs.modify_gate());
     try {
       return fn(fs);
     } catch (const std::bad_alloc&) {

@@ -62,8 +62,22 @@ std::vector<std::string> FuseArgs(const MountOptions& o) {
   return args;
 }
 
+class Live final : public LiveMount {
+ public:
+  Live(VolumeFs* fs, store::DataStore* data) : fs_(fs), data_(data) {}
+  store::DataStore& data() override { return *data_; }
+  void PauseNamespace(bool pause) override {
+    if (pause) fs_->modify_gate().Pause();
+    else fs_->modify_gate().Resume();
+  }
+
+ private:
+  VolumeFs* fs_;
+  store::DataStore* data_;
+};
+
 // Mounts, serves until unmounted, unmounts.
-Status RunSession(VolumeFs* fs, const MountOptions& o) {
+Status RunSession(VolumeFs* fs, store::DataStore* data, const MountOptions& o) {
   Session session{fs, 64};
   std::vector<std::string> args = FuseArgs(o);
   std::vector<char*> argv;
@@ -85,6 +99,8 @@ Status RunSession(VolumeFs* fs, const MountOptions& o) {
   log::Info("fs: mounted on {}", o.mountpoint);
   if (o.on_mounted) o.on_mounted();
   int rc;
+  Live live(fs, data);
+  if (o.on_live) o.on_live(&live);
   {
     KeyWatch watch(fs, o);
     fuse_loop_config* cfg = fuse_loop_cfg_create();
@@ -93,6 +109,7 @@ Status RunSession(VolumeFs* fs, const MountOptions& o) {
     rc = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
   }
+  if (o.on_live) o.on_live(nullptr);
   fs->set_session(nullptr);
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
@@ -139,7 +156,7 @@ Status ServeVolume(store::Backing* backing, SecretBytes data_key, const MountOpt
   VolumeFsConfig config;
   config.read_only = o.read_only;
   VolumeFs fs(backing, data_store.get(), &tree, keys.get(), root_fd, *root_st, config);
-  return RunSession(&fs, o);
+  return RunSession(&fs, data_store.get(), o);
 }
 
 }  // namespace cfs::fs

@@ -12,8 +12,22 @@
 #include "common/result.h"
 #include "common/secret_bytes.h"
 #include "store/backing.h"
+#include "store/data_store.h"
 
 namespace cfs::fs {
+
+// A volume being served, as a snapshot sees it (MountOptions::on_live).
+// Thread safety: methods may be called from any thread while serving;
+// PauseNamespace(true)/(false) pairs must not overlap.
+class LiveMount {
+ public:
+  virtual ~LiveMount() = default;
+  virtual store::DataStore& data() = 0;
+  // pause: waits until no modifying FUSE operation (create, mkdir, unlink,
+  // rename, link, symlink, setattr, write, fallocate, xattr changes...) is
+  // in flight and holds new ones until PauseNamespace(false).
+  virtual void PauseNamespace(bool pause) = 0;
+};
 
 struct MountOptions {
   std::string volume_dir;            // holds tree/ and objects/
@@ -32,6 +46,9 @@ struct MountOptions {
   // fails all I/O with EIO until unmounted.
   std::function<bool()> key_check;
   std::chrono::milliseconds key_check_interval{30000};
+  // Called once serving starts with the live volume, and with nullptr
+  // before the volume closes (snapshots of a mounted volume, stats).
+  std::function<void(LiveMount*)> on_live;
 };
 
 // Opens the volume and serves it until it is unmounted (or a fatal error).

@@ -17,6 +17,7 @@
 #include "common/result.h"
 #include "fs/fuse_include.h"
 #include "fs/inode_table.h"
+#include "fs/op_gate.h"
 #include "fs/reply.h"
 #include "store/backing.h"
 #include "store/data_store.h"
@@ -61,6 +62,8 @@ class VolumeFs {
   // The session, for cache invalidation notices (set once mounted).
   void set_session(fuse_session* se) { session_.store(se); }
   bool read_only() const { return config_.read_only; }
+  // Modifying operations pass this gate; a snapshot pauses it (mount.h LiveMount).
+  OpGate& modify_gate() { return modify_gate_; }
   // Clean unmount: pending mtimes written, data store closed cleanly.
   Status Shutdown();
 
@@ -145,6 +148,7 @@ class VolumeFs {
   std::atomic<fuse_session*> session_{nullptr};
   std::once_flag dead_logged_;
   const bool as_root_;
+  OpGate modify_gate_;
 };
 
 }  // namespace cfs::fs
