@@ -19,6 +19,7 @@ uint8_t* ThreadBuffer(int which, size_t size) {
   return b.data();
 }
 constexpr int kSlotBuf = 0, kDataBuf = 1;
+constexpr uint64_t kMaxSeq = uint64_t{1} << 62;
 
 // PRead of exactly `n` bytes; bytes past the host end of file read as zeros.
 Status ReadFull(Backing* b, int fd, uint8_t* buf, size_t n, uint64_t off) {
@@ -27,7 +28,51 @@ Status ReadFull(Backing* b, int fd, uint8_t* buf, size_t n, uint64_t off) {
   return Status::Ok();
 }
 
+// Records blocks written (or punched) since the last good sync; cs.mu held.
+void MarkBits(ChunkState& cs, uint32_t b0, uint32_t n, bool punched) {
+  size_t words = cs.header.map.size() / 8;
+  if (cs.wrote_bits.empty()) {
+    cs.wrote_bits.assign(words, 0);
+    cs.punched_bits.assign(words, 0);
+  }
+  for (uint32_t b = b0; b < b0 + n; ++b) {
+    uint64_t bit = uint64_t{1} << (b % 64);
+    (punched ? cs.punched_bits : cs.wrote_bits)[b / 64] |= bit;
+    (punched ? cs.wrote_bits : cs.punched_bits)[b / 64] &= ~bit;
+  }
+}
+
 }  // namespace
+
+Status FileData::Impl::VerifyAfterFailedSync(ChunkState& cs, int fd) {
+  std::vector<uint64_t> wrote, punched;
+  uint64_t floor;
+  {
+    std::lock_guard<std::mutex> l(cs.mu);
+    wrote = cs.wrote_bits;
+    punched = cs.punched_bits;
+    floor = cs.sync_floor;
+    // The header page may have been dropped too: write it again from memory.
+    CFS_RETURN_IF_ERROR(WriteHeader(cs, fd));
+  }
+  const uint32_t blocks = store->options.chunk_blocks;
+  std::vector<uint8_t> table(size_t{blocks} * format::kSlotPairSize);
+  CFS_RETURN_IF_ERROR(ReadFull(store->backing, fd, table.data(), table.size(), format::kTagTableOffset));
+  for (uint32_t b = 0; b < blocks && !wrote.empty(); ++b) {
+    const uint8_t* pair = table.data() + size_t{b} * format::kSlotPairSize;
+    uint64_t newest = std::max(GetU64(pair + 32), GetU64(pair + format::kSlotSize + 32));
+    bool lost = ((wrote[b / 64] >> (b % 64)) & 1) ? newest <= floor
+                                                  : ((punched[b / 64] >> (b % 64)) & 1) && newest != 0;
+    if (lost) {
+      log::Error("file {} block {}: written data lost after a failed fsync", HexEncode(id), BlockNo(cs, b));
+      return Status(Code::kDataLoss,
+                    "data of block " + std::to_string(BlockNo(cs, b)) + " of file " + HexEncode(id) +
+                        " was lost after a failed fsync",
+                    EIO);
+    }
+  }
+  return Status::Ok();
+}
 
 Status FileData::Impl::ReadBlocks(ChunkState& cs, uint32_t b0, uint32_t n, uint8_t* out) {
   CFS_RETURN_IF_ERROR(Load(cs));
@@ -97,6 +142,10 @@ Status FileData::Impl::WriteBlocks(ChunkState& cs, uint32_t b0, uint32_t n, cons
     int target = GetU64(pair + format::kSlotSize + 32) < GetU64(pair + 32) ? 1 : 0;
     format::Slot slot;
     slot.seq = cs.seq.fetch_add(1) + 1;
+    if (slot.seq >= kMaxSeq) {  // seq is not authenticated: a forged huge one must not wrap to 0
+      log::Error("chunk {} of file {}: sequence counter out of range (tampered tag table?)", cs.index, HexEncode(id));
+      return Status(Code::kDataLoss, "chunk sequence counter out of range", EIO);
+    }
     slot.generation = uint32_t(slot.seq >> shift);
     CFS_RETURN_IF_ERROR(codec->Seal(cs.index, BlockNo(cs, b0 + i),
                                     ByteView(plain + size_t{i} * format::kBlock, format::kBlock),
@@ -114,6 +163,7 @@ Status FileData::Impl::WriteBlocks(ChunkState& cs, uint32_t b0, uint32_t n, cons
   }
   if (codec->encrypted()) store->counters.blocks_encrypted.fetch_add(n, std::memory_order_relaxed);
   std::lock_guard<std::mutex> l(cs.mu);
+  MarkBits(cs, b0, n, /*punched=*/false);
   uint32_t newly = 0;
   for (uint32_t i = b0; i < b0 + n; ++i) {
     if (!format::MapBit(cs.header.map, i)) {
@@ -140,6 +190,7 @@ Status FileData::Impl::PunchBlocks(ChunkState& cs, uint32_t b0, uint32_t n) {
   Backing* b = store->backing;
   {
     std::lock_guard<std::mutex> l(cs.mu);
+    MarkBits(cs, b0, n, /*punched=*/true);
     uint32_t cleared = 0;
     for (uint32_t i = b0; i < b0 + n; ++i) {
       if (format::MapBit(cs.header.map, i)) {

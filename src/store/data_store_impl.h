@@ -50,6 +50,13 @@ struct ChunkState {
   std::shared_ptr<ChunkSyncState> sync;  // from the dirty log (null in read-only)
   uint64_t unlogged_written = 0;         // writes when no log entry (read-only never)
 
+  // Since the last successful sync (for honest retries after a failed
+  // fdatasync, which may have dropped the pages): blocks written and
+  // punched, and the seq counter when that sync started.
+  std::vector<uint64_t> wrote_bits, punched_bits;
+  uint64_t sync_floor = 0;
+  bool sync_failed = false;
+
   std::atomic<uint64_t> seq{0};  // largest seq used in this chunk
   std::shared_mutex cow_mu;      // writers shared; copy-on-write break exclusive
   std::atomic<uint64_t> cow_checked_epoch{~uint64_t{0}};
@@ -105,6 +112,8 @@ struct FileData::Impl {
   bool parent_dirty = false;  // dir_fd itself (or objects/<hh>) was created
   uint64_t size_version = 0, size_synced = 0;
   Status sticky;              // first backing error since the last Sync
+  Status poison;              // written data lost after a failed sync: every Sync fails
+  bool inode_sync_failed = false;
   bool all_chunks_loaded = false;
 
   ~Impl();
@@ -131,6 +140,10 @@ struct FileData::Impl {
 
   // File-level helpers (file_data.cc).
   Status SyncImpl(bool datasync);
+  Status SyncChunk(ChunkState& cs, ChunkSyncState& sync);
+  // After a failed fdatasync: are the blocks written/punched since the last
+  // good sync still on disk? (kDataLoss if not.)
+  Status VerifyAfterFailedSync(ChunkState& cs, int fd);
   uint64_t LoadedAllocatedBlocks();
   Status PersistSize(uint64_t new_size);  // mu held
   Status WriteRange(uint64_t offset, ByteView data);

@@ -170,30 +170,62 @@ Result<size_t> FileData::Write(uint64_t offset, ByteView data) {
   return data.size();
 }
 
+Status FileData::Impl::SyncChunk(ChunkState& cs, ChunkSyncState& sync) {
+  uint64_t w = sync.written.load();
+  auto fd = Fd(cs.index, false);
+  if (!fd.ok()) return fd.status().sys_errno() == ENOENT ? Status::Ok() : fd.status();  // truncated away
+  bool retry;
+  uint64_t floor;
+  {
+    std::lock_guard<std::mutex> l(cs.mu);
+    retry = cs.sync_failed;
+    floor = cs.seq.load();
+  }
+  // A failed fdatasync may have dropped the dirty pages (fsyncgate): a
+  // retry says OK only if what was written since the last good sync is
+  // still there.
+  if (retry) CFS_RETURN_IF_ERROR(VerifyAfterFailedSync(cs, (*fd)->fd()));
+  Status s = store->backing->Fsync((*fd)->fd(), true);
+  std::lock_guard<std::mutex> l(cs.mu);
+  if (!s.ok()) {
+    cs.sync_failed = true;
+    return s;
+  }
+  cs.sync_failed = false;
+  cs.sync_floor = std::max(cs.sync_floor, floor);
+  std::fill(cs.wrote_bits.begin(), cs.wrote_bits.end(), 0);  // writes racing this sync lose
+  std::fill(cs.punched_bits.begin(), cs.punched_bits.end(), 0);  // only the extra check
+  sync.MarkSynced(w);
+  return Status::Ok();
+}
+
 Status FileData::Impl::SyncImpl(bool datasync) {
   if (store->options.read_only) return Status::Ok();
+  {
+    std::lock_guard<std::mutex> l(mu);
+    if (!poison.ok()) return poison;
+  }
   std::vector<std::shared_ptr<ChunkState>> states;
   {
     std::lock_guard<std::mutex> l(mu);
     for (auto& [c, cs] : chunks) states.push_back(cs);
   }
   struct Job {
-    uint64_t chunk;
+    std::shared_ptr<ChunkState> state;
     std::shared_ptr<ChunkSyncState> sync;
   };
   std::vector<Job> jobs;
   for (auto& cs : states) {
     std::lock_guard<std::mutex> l(cs->mu);
-    if (cs->sync && cs->sync->Dirty()) jobs.push_back({cs->index, cs->sync});
+    if (cs->sync && cs->sync->Dirty()) jobs.push_back({cs, cs->sync});
   }
   Status first = SyncChunks(jobs.size(), [&](size_t i) -> Status {
-    uint64_t w = jobs[i].sync->written.load();
-    auto fd = Fd(jobs[i].chunk, false);
-    if (!fd.ok() && fd.status().sys_errno() == ENOENT) return Status::Ok();  // truncated away meanwhile
-    Status s = fd.ok() ? store->backing->Fsync((*fd)->fd(), true) : fd.status();
-    if (s.ok()) jobs[i].sync->MarkSynced(w);
-    return s;
+    return SyncChunk(*jobs[i].state, *jobs[i].sync);
   });
+  if (first.code() == Code::kDataLoss) {
+    std::lock_guard<std::mutex> l(mu);
+    if (poison.ok()) poison = first;
+  }
   bool dirs = false, parents = false;
   uint64_t version;
   int dir;
@@ -220,8 +252,14 @@ Status FileData::Impl::SyncImpl(bool datasync) {
     }
   }
   if (version != size_synced || !datasync) {
-    Status s = store->backing->Fsync(inode_fd, datasync);
+    Status s;
+    {  // after a failed fsync the page may be gone: write the size again
+      std::lock_guard<std::mutex> l(mu);
+      if (inode_sync_failed) s = PersistSize(size.load());
+    }
+    if (s.ok()) s = store->backing->Fsync(inode_fd, datasync);
     std::lock_guard<std::mutex> l(mu);
+    inode_sync_failed = !s.ok();
     if (s.ok()) size_synced = std::max(size_synced, version);
     else if (first.ok()) first = s;
   }

@@ -144,8 +144,11 @@ Status FileData::Impl::BreakCow(ChunkState& cs) {
   CFS_ASSIGN_OR_RETURN(struct stat st, store->backing->Fstat(fd->fd()));
   if (st.st_nlink <= 1) return Status::Ok();
   CFS_ASSIGN_OR_RETURN(int dir, OpenDir(false));
-  CFS_RETURN_IF_ERROR(BreakChunkCow(store->backing, dir, std::to_string(cs.index), fd->fd()));
+  Status s = BreakChunkCow(store->backing, dir, std::to_string(cs.index), fd->fd());
+  // Even on failure: the rename may have happened (a failed directory sync),
+  // and the cached descriptor must never be the snapshot's file.
   store->fds->Erase(id, cs.index);
+  CFS_RETURN_IF_ERROR(s);
   store->counters.cow_breaks.fetch_add(1, std::memory_order_relaxed);
   log::Debug("copy-on-write break: file {} chunk {}", HexEncode(id), cs.index);
   return Status::Ok();
