@@ -7,7 +7,9 @@
 //
 // Lock order: Inode::mu may be held while taking InodeTable::mu_, never the
 // reverse; InodeTable::mu_ is a leaf held for no syscall and no reply;
-// never hold two Inode::mu at once.
+// never hold two Inode::mu at once. Inode::mu is held across the syscalls
+// that open a file's FileData (so there is one per inode), never across a
+// reply or a data read/write (FileData locks block ranges itself).
 // Thread safety: InodeTable methods may be called concurrently.
 #pragma once
 

@@ -155,6 +155,7 @@ Status VolumeFs::SyncEntry(Inode& inode) {
   }
   for (size_t i = 0; i < parents.size(); ++i) {
     Status s = FsyncDirFd(parents[i]->fd);
+    if (!s.ok() && s.sys_errno() == ENOENT) continue;  // the directory is gone: nothing to make durable
     if (!s.ok()) {
       std::lock_guard<std::mutex> lock(inode.mu);
       inode.undurable_parents.insert(inode.undurable_parents.end(), parents.begin() + i, parents.end());

@@ -42,7 +42,9 @@ TEST_F(NamesTest, RoundTripIsDeterministicAndNeverStartsWithDot) {
     EXPECT_TRUE(s1->long_name.empty());
     EXPECT_NE(s1->host_name[0], '.');
     EXPECT_LE(s1->host_name.size(), kMaxHostName);
-    EXPECT_EQ(s1->host_name.find(name), std::string::npos);
+    if (name.size() >= 6) {
+      EXPECT_EQ(s1->host_name.find(name), std::string::npos);
+    }
     auto back = codec_->DecodeName(Dir(1), s1->host_name);
     ASSERT_TRUE(back.ok());
     EXPECT_EQ(*back, name);
