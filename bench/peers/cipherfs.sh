@@ -32,6 +32,6 @@ case $cmd in
     cfs_start_daemon "$mnt" "$cli" mount bench "$mnt" -f -o allow_other "${opts[@]}"
     chmod 755 "$mnt" ;;
   umount) cfs_umount "$mnt" ;;
-  describe) echo "cipherfs $("$cli" --version 2>/dev/null | head -1); encrypted, mount opts: -o allow_other ${opts[*]}" ;;
+  describe) echo "$("$cli" --version 2>/dev/null | head -1); encrypted, mount opts: -o allow_other ${opts[*]}" ;;
   *) usage ;;
 esac
