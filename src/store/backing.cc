@@ -51,6 +51,8 @@ bool IsOPath(int fd) {
 
 }  // namespace
 
+// Every fd is opened O_CLOEXEC: the daemon forks helpers (fusermount3) and
+// must not leak backing fds into them.
 Result<int> PosixBacking::OpenAt(int dirfd, const std::string& name, int flags, mode_t mode) {
   int fd = RetryEintr([&] { return openat(dirfd, name.c_str(), flags | O_CLOEXEC, mode); });
   if (fd == -1) return Err(errno, "openat", name);
