@@ -15,10 +15,22 @@ Result<int> Reopen(Backing* b, int fd, int flags) {
   return b->OpenAt(AT_FDCWD, "/proc/self/fd/" + std::to_string(fd), flags | O_CLOEXEC);
 }
 
-Result<format::InodeRecord> ReadInode(Backing* b, const format::MetaAuth& auth, int fd) {
+// An inode file of length 0 was created but never filled durably: the
+// daemon or the machine stopped between the create and the first fsync (on
+// ext4 the directory entry can survive a power cut while the 80 bytes do
+// not). It is an empty file, as ext4 would show it, never EIO: a database
+// replaying its log reopens such files. Anything else short or wrong is EIO.
+struct InodeRead {
+  format::InodeRecord record;
+  bool uninitialized = false;
+};
+
+Result<InodeRead> ReadInode(Backing* b, const format::MetaAuth& auth, int fd) {
   uint8_t rec[format::kInodeSize];
   CFS_ASSIGN_OR_RETURN(size_t n, b->PRead(fd, rec, sizeof rec, 0));
-  return format::DecodeInode(auth, ByteView(rec, n));
+  if (n == 0) return InodeRead{format::InodeRecord{crypto::RandomArray<16>(), 0}, true};
+  CFS_ASSIGN_OR_RETURN(format::InodeRecord r, format::DecodeInode(auth, ByteView(rec, n)));
+  return InodeRead{r, false};
 }
 
 }  // namespace
@@ -97,7 +109,7 @@ Result<uint64_t> DataStore::ReadSize(int inode_fd) {
   auto r = ReadInode(impl_->backing, *impl_->auth, fd);
   (void)impl_->backing->Close(fd);
   if (!r.ok()) return Status(Code::kDataLoss, r.status().message(), EIO);
-  return r->size;
+  return r->record.size;
 }
 
 Result<std::shared_ptr<FileData>> DataStore::OpenFile(int inode_fd) {
@@ -109,8 +121,21 @@ Result<std::shared_ptr<FileData>> DataStore::OpenFile(int inode_fd) {
     log::Error("inode file does not verify: {}", rec.status().message());
     return Status(Code::kDataLoss, rec.status().message(), EIO);
   }
+  if (rec->uninitialized && !s.options.read_only) {
+    // Give it the fresh id now, so writes have a durable identity.
+    uint8_t buf[format::kInodeSize];
+    format::EncodeInode(*s.auth, rec->record, buf);
+    Status w = s.backing->PWrite(fd, buf, sizeof buf, 0);
+    if (!w.ok()) {
+      (void)s.backing->Close(fd);
+      return w.WithContext("initializing an empty inode file");
+    }
+    log::Warn("empty inode file (created, not durable before an unclean shutdown) opened as an empty file {}",
+              HexEncode(rec->record.id));
+  }
+  const format::InodeRecord& record = rec->record;
   std::lock_guard<std::mutex> l(s.files_mu);
-  auto it = s.files.find(rec->id);
+  auto it = s.files.find(record.id);
   if (it != s.files.end()) {
     if (auto existing = it->second.lock()) {
       (void)s.backing->Close(fd);
@@ -121,12 +146,12 @@ Result<std::shared_ptr<FileData>> DataStore::OpenFile(int inode_fd) {
   f->impl_ = std::make_unique<FileData::Impl>();
   FileData::Impl& fi = *f->impl_;
   fi.store = &s;
-  fi.id = rec->id;
+  fi.id = record.id;
   fi.inode_fd = fd;
-  fi.codec = std::make_unique<format::BlockCodec>(s.keys, rec->id);
-  fi.size.store(rec->size);
+  fi.codec = std::make_unique<format::BlockCodec>(s.keys, record.id);
+  fi.size.store(record.size);
   if (s.files.size() > 1024) std::erase_if(s.files, [](const auto& e) { return e.second.expired(); });
-  s.files[rec->id] = f;
+  s.files[record.id] = f;
   return f;
 }
 

@@ -115,6 +115,10 @@ struct FileData::Impl {
   Status poison;              // written data lost after a failed sync: every Sync fails
   bool inode_sync_failed = false;
   bool all_chunks_loaded = false;
+  // False until the first Sync took over what earlier FileData objects of
+  // this file (closed since) left unsynced: dirty chunks in the log, chunk
+  // directory entries, the size.
+  bool adopted = false;
 
   ~Impl();
 
@@ -130,6 +134,10 @@ struct FileData::Impl {
   Result<std::shared_lock<std::shared_mutex>> PrepareWrite(ChunkState& cs, bool create);
   Status BreakCow(ChunkState& cs);
   Status EnsureSeq(ChunkState& cs, int fd);  // cs.mu held
+  // First Sync only: attaches this file's chunks that are still dirty in
+  // the log; true if there were any (their directory entries then need a
+  // sync too).
+  bool AdoptDirtyChunks();
   void NoteWritten(ChunkState& cs);
   void NoteError(const Status& s);
 

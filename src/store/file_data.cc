@@ -199,11 +199,35 @@ Status FileData::Impl::SyncChunk(ChunkState& cs, ChunkSyncState& sync) {
   return Status::Ok();
 }
 
+bool FileData::Impl::AdoptDirtyChunks() {
+  bool any = false;
+  for (auto& [rec, state] : store->log->DirtyEntries()) {
+    if (rec.id != id) continue;
+    auto cs = Chunk(rec.first);
+    std::lock_guard<std::mutex> l(cs->mu);
+    if (!cs->sync) cs->sync = state;
+    any = true;
+  }
+  return any;
+}
+
 Status FileData::Impl::SyncImpl(bool datasync) {
   if (store->options.read_only) return Status::Ok();
   {
     std::lock_guard<std::mutex> l(mu);
     if (!poison.ok()) return poison;
+  }
+  bool first_sync = false;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    first_sync = !adopted;
+    adopted = true;
+  }
+  if (first_sync && AdoptDirtyChunks()) {
+    bool have_dir = OpenDir(false).ok();  // no chunk directory: nothing to sync there
+    std::lock_guard<std::mutex> l(mu);
+    dir_dirty |= have_dir;
+    parent_dirty |= have_dir;
   }
   std::vector<std::shared_ptr<ChunkState>> states;
   {
@@ -251,7 +275,8 @@ Status FileData::Impl::SyncImpl(bool datasync) {
       if (first.ok()) first = s;
     }
   }
-  if (version != size_synced || !datasync) {
+  // The first sync also covers a size an earlier open left unsynced.
+  if (version != size_synced || !datasync || first_sync) {
     Status s;
     {  // after a failed fsync the page may be gone: write the size again
       std::lock_guard<std::mutex> l(mu);
