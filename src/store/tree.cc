@@ -92,7 +92,7 @@ Result<std::string> Tree::ReadSidecar(int dirfd, const std::string& long_host_na
 }
 
 void Tree::ReleaseName(int dirfd, const std::string& host_name) {
-  if (!IsLongHostName(host_name)) return;
+  if (!encrypted() || !IsLongHostName(host_name)) return;  // plain volumes store names as they are
   // Another link may use the same long name in this directory only if it
   // is the same name, i.e. the entry still exists: keep the sidecar then.
   if (backing_->FstatAt(dirfd, host_name, AT_SYMLINK_NOFOLLOW).ok()) return;
