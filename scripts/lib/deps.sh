@@ -20,7 +20,7 @@ set -euo pipefail
 
 # Build dependencies (compilers, libraries, headers).
 CFS_BUILD_PKGS=(
-  cmake g++ clang-14 libclang-rt-14-dev pkg-config make
+  cmake g++ clang-14 libclang-rt-14-dev pkg-config make ccache
   libfuse3-dev fuse3 libssl-dev libyaml-cpp-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
 )
