@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -82,17 +83,57 @@ Status ApplyOptions(const std::vector<std::string>& values, fs::MountOptions* o)
   return Status::Ok();
 }
 
-// Takes the cluster's writer lock, or says who holds it.
-Result<FileLock> TakeWriterLock(const Context& ctx, const std::string& id) {
-  std::string path = ClusterDir(ctx, id) + "/mount.lock";
-  Result<FileLock> lock = FileLock::TryAcquire(path, FileLock::Mode::kExclusive);
-  if (lock.ok() || lock.status().code() != Code::kUnavailable) return lock;
+// The holder recorded in a mount.lock ("pid\nmountpoint\n"), empty fields
+// if unreadable.
+struct LockHolder {
+  std::string pid;
+  std::string mountpoint;
+};
+LockHolder ReadLockHolder(const std::string& path) {
   Result<std::string> read = ReadSmallFile(path, 4096);
-  std::string holder = read.ok() ? *read : "";
-  std::string pid = holder.substr(0, holder.find('\n'));
-  return Unavailable(fmt::format("cluster {} is already mounted (pid {}); unmount it first, or mount with "
-                                 "--read-only for a reader",
-                                 id, pid.empty() ? "unknown" : pid));
+  std::istringstream text(read.ok() ? *read : "");
+  LockHolder h;
+  std::getline(text, h.pid);
+  std::getline(text, h.mountpoint);
+  return h;
+}
+
+// A daemon that is alive but whose mountpoint is no longer a cipherfs mount
+// has been unmounted and is closing the volume: its lock goes soon.
+bool HolderIsExiting(const LockHolder& h) {
+  if (h.pid.empty() || h.mountpoint.empty()) return false;
+  char* end = nullptr;
+  long pid = std::strtol(h.pid.c_str(), &end, 10);
+  if (*end != '\0' || pid <= 0) return false;
+  bool alive = ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+  return alive && MountedFsType(h.mountpoint) != "fuse.cipherfs";
+}
+
+// Takes the cluster's writer lock, or says who holds it. A previous daemon
+// still exiting after its unmount (umount(8), fusermount3 -u, or `cipherfs
+// umount` from another CIPHERFS_HOME do not wait for it) is waited for, at
+// most kExitWaitMs.
+Result<FileLock> TakeWriterLock(const Context& ctx, const std::string& id) {
+  constexpr int kExitWaitMs = 60 * 1000;
+  constexpr int kPollMs = 50;
+  std::string path = ClusterDir(ctx, id) + "/mount.lock";
+  for (int waited = 0;; waited += kPollMs) {
+    Result<FileLock> lock = FileLock::TryAcquire(path, FileLock::Mode::kExclusive);
+    if (lock.ok() || lock.status().code() != Code::kUnavailable) return lock;
+    LockHolder h = ReadLockHolder(path);
+    if (!HolderIsExiting(h)) {
+      return Unavailable(fmt::format("cluster {} is already mounted (pid {}); unmount it first, or mount with "
+                                     "--read-only for a reader",
+                                     id, h.pid.empty() ? "unknown" : h.pid));
+    }
+    if (waited >= kExitWaitMs) {
+      return Unavailable(fmt::format("cluster {} is still held by its previous daemon (pid {}), unmounted from {} "
+                                     "but not exited after {} s; check that process, then mount again",
+                                     id, h.pid, h.mountpoint, kExitWaitMs / 1000));
+    }
+    if (waited == 0) log::Info("cli: cluster {}: waiting for the unmounted daemon {} to exit", id, h.pid);
+    ::usleep(kPollMs * 1000);
+  }
 }
 
 Result<SecretBytes> UnwrapDataKey(keymgr::KeyManager* kms, const config::VolumeDescriptor& d) {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Tests boot-time mounting: scripts/install into a temp DESTDIR, the mount
 # helper called exactly as mount(8) calls it (options mount adds are
-# dropped, home= and allow_other honoured, unknown options refused), then
+# dropped, home= and allow_other honoured, unknown options refused), a
+# remount right after umount(8) (the previous daemon may still be exiting),
+# `cipherfs umount` waiting for the daemon, then
 # really `mount -t fuse.cipherfs` and an fstab line (mount --fstab), with
 # the helper installed as /sbin/mount.fuse.cipherfs for the test (removed
 # afterwards unless it was there before), and the systemd unit's ordering.
@@ -44,10 +46,16 @@ mount_works() {
   echo "hello $1" >"$MNT/f.$1" && [[ $(cat "$MNT/f.$1") == "hello $1" ]] || return 1
   chmod 755 "$MNT" && runuser -u nobody -- ls "$MNT" >/dev/null
 }
+# cipherfs umount returns once the daemon has exited: the cluster's writer
+# lock is free at once.
+lock_free() { flock -n "$(echo "$WORK"/home/regions/*/clusters/hx/mount.lock)" true; }
 unmount() {
-  "$CIPHERFS" umount "$MNT" >/dev/null 2>&1 || umount "$MNT"
-  ! mounted_cipherfs
+  CIPHERFS_HOME=$WORK/home "$CIPHERFS" umount "$MNT" >/dev/null || return 1
+  ! mounted_cipherfs && lock_free
 }
+# umount(8) (what systemd and fstab use) does not wait for the daemon: the
+# next mount must wait for the exiting daemon, not fail "already mounted".
+kernel_unmount() { umount "$MNT" && ! mounted_cipherfs; }
 
 export CIPHERFS_HOME=$WORK/home
 mkdir -p "$MNT"
@@ -79,7 +87,12 @@ unset CIPHERFS_HOME
 check "helper mounts with mount(8)'s options" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CIPHERFS_BIN="$CIPHERFS" \
   "$HELPER" hx "$MNT" -o rw,allow_other,_netdev,nofail,x-systemd.automount,defaults,home="$WORK/home"
 check "mount via helper works (allow_other)" mount_works helper
-check "unmount after helper" unmount
+check "umount(8) after helper" kernel_unmount
+for round in 1 2 3; do  # at once: the previous daemon may still be exiting
+  check "remount $round right after umount(8)" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CIPHERFS_BIN="$CIPHERFS" \
+    "$HELPER" hx "$MNT" -o allow_other,home="$WORK/home"
+  check "umount(8) $round" kernel_unmount
+done
 CHECKS=$((CHECKS + 1))
 if env -i PATH=/usr/bin:/bin CIPHERFS_BIN="$CIPHERFS" "$HELPER" hx "$MNT" -o bogus,home="$WORK/home" 2>"$WORK/bogus.err"; then
   fail "an unknown option was accepted"
