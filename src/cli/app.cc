@@ -57,6 +57,10 @@ void AddCluster(CLI::App& app, Parsed* p) {
   create->add_option("--id", p->create.id, "cluster identifier (1-63 letters, digits, hyphens)")->required();
   create->add_flag("--storage-encrypted", p->create.storage_encrypted, "encrypt the cluster (cannot be undone)");
   create->add_option("--kms-key-id", p->create.kms_key_id, "key id, key ARN, alias name or alias ARN");
+  create->add_option("--backup-retention-period", p->create.backup_retention_period,
+                     "days to keep automated backups, 1-35 (default 1; 0 = none, unencrypted only)");
+  create->add_option("--preferred-backup-window", p->create.preferred_backup_window,
+                     "daily backup window hh:mm-hh:mm UTC, >= 30 min (default: a half hour at night)");
   create->callback([p] { p->action = [p](Context& c) { return ClusterCreate(c, p->create); }; });
   CLI::App* list = Leaf(cluster, "list", "List the clusters of the region",
                         "  cipherfs cluster list\n  cipherfs cluster list --output json   # {\"DBClusters\": [...]}\n", p);

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/backup_commands.h"
 #include "cli/exit_codes.h"
 #include "common/atomic_file.h"
 #include "store/volume.h"
@@ -92,6 +93,9 @@ nlohmann::json ClusterJson(const config::VolumeDescriptor& d) {
 
 Status ClusterCreate(Context& ctx, const ClusterCreateArgs& args) {
   CFS_RETURN_IF_ERROR(ValidateCreateArgs(ctx, args));
+  CFS_ASSIGN_OR_RETURN(snapshot::BackupPolicy backups,
+                       BackupPolicyForNewCluster(args.id, args.storage_encrypted, args.backup_retention_period,
+                                                 args.preferred_backup_window));
   config::VolumeDescriptor d;
   d.id = args.id;
   d.region = ctx.config.region;
@@ -105,6 +109,7 @@ Status ClusterCreate(Context& ctx, const ClusterCreateArgs& args) {
   CFS_RETURN_IF_ERROR(MakeDirs(ClustersDir(ctx), 0755));
   std::string tmp = fmt::format("{}/.creating-{}-{}", ClustersDir(ctx), args.id, ::getpid());
   Status s = BuildVolume(ctx, tmp, d, args.storage_encrypted ? &data_key : nullptr);
+  if (s.ok()) s = snapshot::WriteBackupPolicy(tmp, backups);
   if (s.ok()) s = InstallVolume(tmp, ClusterDir(ctx, args.id), ctx, args.id);
   if (!s.ok()) {
     std::error_code ec;

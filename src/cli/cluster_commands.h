@@ -22,6 +22,8 @@ struct ClusterCreateArgs {
   std::string id;
   bool storage_encrypted = false;
   std::optional<std::string> kms_key_id;  // any identifier form; default alias/aws/rds
+  std::optional<int> backup_retention_period;           // days, 1-35 (0: off, unencrypted only); default 1
+  std::optional<std::string> preferred_backup_window;   // hh:mm-hh:mm UTC (backup_commands.h)
 };
 
 // Creates the cluster in a temporary folder and renames it into place; on

@@ -6,6 +6,7 @@
 #include "cli/cluster_commands.h"
 #include "cli/exit_codes.h"
 #include "cli/snapshot_commands.h"
+#include "cli/transcode_commands.h"
 #include "common/atomic_file.h"
 #include "snapshot/snapshot.h"
 
@@ -70,9 +71,14 @@ bool IsMounted(const Context& ctx, const std::string& id) {
 Status ClusterRestoreFromSnapshot(Context& ctx, const RestoreArgs& args) {
   CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor s, LoadSnapshot(ctx, args.snapshot));
   CFS_RETURN_IF_ERROR(CheckNewClusterId(ctx, args.id));
-  if (!s.storage_encrypted && args.kms_key_id) {
-    return Unimplemented(fmt::format("restoring unencrypted snapshot {} into an encrypted cluster (DESIGN rule 5) "
-                                     "is not implemented yet; restore without --kms-key-id", s.id));
+  if (s.storage_encrypted && args.storage_encrypted == false) {
+    return FailedPrecondition(fmt::format("snapshot {} is encrypted and so is every cluster restored from it "
+                                          "(DESIGN rule 1: encryption can't be turned off); copy the plaintext "
+                                          "out with cipherfs cluster export", s.id));
+  }
+  if (!s.storage_encrypted && (args.kms_key_id || args.storage_encrypted == true)) {
+    // Rule 5: the only way from unencrypted to encrypted, every block encrypted on the way.
+    return RestoreEncrypting(ctx, s, args.id, args.kms_key_id.value_or(std::string(keymgr::kManagedRdsAlias)));
   }
   CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d,
                        NewClusterFrom(ctx, s, args.id, snapshot::kRelRestored, args.kms_key_id));

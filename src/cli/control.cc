@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/backup_commands.h"
 #include "cli/cluster_commands.h"
 #include "cli/snapshot_commands.h"
 #include "common/log.h"
@@ -178,9 +179,11 @@ Result<nlohmann::json> ControlCall(const std::string& path, const nlohmann::json
 
 std::function<void(fs::LiveMount*)> LiveControlHook(Context* ctx, const std::string& cluster_id) {
   auto server = std::make_shared<std::unique_ptr<ControlServer>>();
+  auto ticker = std::make_shared<std::unique_ptr<BackupTicker>>();
   auto mu = std::make_shared<std::mutex>();
-  return [ctx, cluster_id, server, mu](fs::LiveMount* live) {
+  return [ctx, cluster_id, server, ticker, mu](fs::LiveMount* live) {
     if (live == nullptr) {
+      ticker->reset();  // first: it may be asking the server for a snapshot
       server->reset();
       return;
     }
@@ -212,6 +215,10 @@ std::function<void(fs::LiveMount*)> LiveControlHook(Context* ctx, const std::str
       return;
     }
     *server = std::move(started).value();
+    // Automated backups: the ticker asks this server for its snapshots.
+    if (int period = BackupCheckPeriodSeconds(); period > 0) {
+      *ticker = std::make_unique<BackupTicker>(ctx, cluster_id, period);
+    }
   };
 }
 

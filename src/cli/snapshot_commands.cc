@@ -166,12 +166,17 @@ Status CowCopyOfCluster(Context& ctx, const std::string& cluster_id, const confi
 }
 
 Status SnapshotCreate(Context& ctx, const SnapshotCreateArgs& args) {
+  CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor c, LoadCluster(ctx, args.cluster));
+  if (args.kms_key_id && !c.storage_encrypted) {
+    return FailedPrecondition(fmt::format("cluster {} is unencrypted and has no encrypted snapshot (DESIGN rule 3); "
+                                          "snapshot it without --kms-key-id, then restore that snapshot with "
+                                          "cipherfs cluster restore-from-snapshot --kms-key-id", c.id));
+  }
   if (args.kms_key_id) {
     return FailedPrecondition(fmt::format("a snapshot has its cluster's encryption and key, none can be given "
                                           "(DESIGN rule 3); drop --kms-key-id, or restore the snapshot with "
                                           "cipherfs cluster restore-from-snapshot --kms-key-id"));
   }
-  CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor c, LoadCluster(ctx, args.cluster));
   CFS_RETURN_IF_ERROR(CheckNewSnapshotId(ctx, args.id));
   config::VolumeDescriptor d = SnapshotDescriptor(ctx, c, args.id, args.kind);
   nlohmann::json report;

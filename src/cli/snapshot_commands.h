@@ -57,6 +57,7 @@ struct RestoreArgs {
   std::string snapshot;
   std::string id;
   std::optional<std::string> kms_key_id;
+  std::optional<bool> storage_encrypted;  // false refused for an encrypted snapshot (rule 1)
 };
 Status ClusterRestoreFromSnapshot(Context& ctx, const RestoreArgs& args);
 Status ClusterClone(Context& ctx, const std::string& source, const std::string& id);

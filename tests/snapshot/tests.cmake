@@ -1,0 +1,10 @@
+# snapshot/ area (snap engineer): automated backups, export, restore with
+# encryption on the way, the isolation model and the PostgreSQL snapshot test.
+# (snapshot_cli and cfs_snapshot_fault_tests are registered in
+# tests/CMakeLists.txt.)
+add_test(NAME snapshot_backup
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/backup_test.sh $<TARGET_FILE:cipherfs>)
+set_tests_properties(snapshot_backup PROPERTIES LABELS "cli;fuse" TIMEOUT 300 SKIP_RETURN_CODE 77)
+add_test(NAME snapshot_encrypt_export
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/encrypt_export_test.sh $<TARGET_FILE:cipherfs>)
+set_tests_properties(snapshot_encrypt_export PROPERTIES LABELS "cli;fuse" TIMEOUT 300 SKIP_RETURN_CODE 77)
