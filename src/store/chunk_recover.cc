@@ -1,5 +1,7 @@
 // Recovery after an unclean shutdown (docs/format/chunks.md section 4):
-// torn blocks of logged chunks are re-tagged from their newest slot.
+// torn blocks of logged chunks are re-tagged: from the old/new sector mix a
+// slot's tag authenticates when there is one, else from their newest slot.
+#include <cstring>
 #include <set>
 
 #include "common/log.h"
@@ -16,6 +18,36 @@ struct FdGuard {
     if (fd >= 0) (void)b->Close(fd);
   }
 };
+
+constexpr size_t kSector = 512;
+constexpr uint32_t kSectors = format::kBlock / kSector;
+
+// A power cut during an in-place rewrite leaves each 512-byte sector of the
+// block with its old or its new ciphertext. A sector the rewrite did not
+// change was durable before and must come back intact (the database's
+// acknowledged redo/WAL records share their block with the next commit's).
+// Each sector decrypts correctly under the slot whose ciphertext it holds;
+// the cipher is a stream cipher (GCM's CTR), so the block re-encrypted under
+// slot k is candidate ^ data ^ dec[k]. Tries every mix and keeps the one a
+// slot's tag authenticates: nothing unauthenticated is accepted here.
+Result<bool> OpenSectorMix(const format::BlockCodec& codec, uint64_t c, uint64_t n, const format::Slot s[2],
+                           ByteView data, uint8_t* plain) {
+  if (!codec.encrypted() || s[0].seq == 0 || s[1].seq == 0) return false;
+  std::vector<uint8_t> dec[2] = {std::vector<uint8_t>(format::kBlock), std::vector<uint8_t>(format::kBlock)};
+  for (int k : {0, 1}) CFS_RETURN_IF_ERROR(codec.RecoverPlaintext(c, s[k], data, dec[k].data()));
+  std::vector<uint8_t> candidate(format::kBlock), sealed(format::kBlock);
+  for (uint32_t mask = 1; mask + 1 < (1u << kSectors); ++mask) {  // all-0 and all-1 failed already
+    for (uint32_t j = 0; j < kSectors; ++j) {
+      std::memcpy(candidate.data() + j * kSector, dec[(mask >> j) & 1].data() + j * kSector, kSector);
+    }
+    for (int k : {0, 1}) {
+      for (size_t i = 0; i < format::kBlock; ++i) sealed[i] = candidate[i] ^ data[i] ^ dec[k][i];
+      CFS_ASSIGN_OR_RETURN(bool ok, codec.Open(c, n, s[k], sealed, plain));
+      if (ok) return true;
+    }
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -111,8 +143,10 @@ Status DataStore::Impl::RecoverChunk(const FileId& id, uint64_t c, uint64_t* rep
     // A hole whose first write was interrupted (the map bit is set only
     // after slot and data): the hole is the old state, keep it.
     if (!rebuild && !format::MapBit(header.map, b)) continue;
-    // Torn: the plaintext is whatever the data decrypts to under the newest slot.
-    CFS_RETURN_IF_ERROR(codec.RecoverPlaintext(c, s[newest], data, plain.data()));
+    // Torn: the sector mix a slot authenticates, else whatever the data
+    // decrypts to under the newest slot (a torn page).
+    CFS_ASSIGN_OR_RETURN(bool whole, OpenSectorMix(codec, c, block_no, s, data, plain.data()));
+    if (!whole) CFS_RETURN_IF_ERROR(codec.RecoverPlaintext(c, s[newest], data, plain.data()));
     format::Slot fresh;
     fresh.seq = ++max_seq;
     fresh.generation = uint32_t(fresh.seq >> options.generation_shift);
@@ -127,7 +161,8 @@ Status DataStore::Impl::RecoverChunk(const FileId& id, uint64_t c, uint64_t* rep
     changed = true;
     ++*repaired;
     counters.torn_blocks_repaired.fetch_add(1, std::memory_order_relaxed);
-    log::Warn("recovery: torn block re-tagged: file {} block {}", name, block_no);
+    log::Warn("recovery: torn block re-tagged: file {} block {} ({})", name, block_no,
+              whole ? "sectors authenticated" : "torn page");
   }
   if (changed) {
     header.generation = std::max(header.generation, uint32_t(max_seq >> options.generation_shift));
