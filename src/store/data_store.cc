@@ -46,7 +46,7 @@ Result<std::unique_ptr<DataStore>> DataStore::Open(Backing* backing, int volume_
     return InvalidArgument("generation_shift must be 1..63");
   }
   std::unique_ptr<DataStore> ds(new DataStore());
-  ds->impl_ = std::make_unique<Impl>();
+  ds->impl_ = std::make_shared<Impl>();
   Impl& s = *ds->impl_;
   s.backing = backing;
   s.keys = keys;
@@ -70,14 +70,14 @@ Result<std::unique_ptr<DataStore>> DataStore::Open(Backing* backing, int volume_
   return ds;
 }
 
-DataStore::~DataStore() {
-  if (!impl_) return;
-  Impl& s = *impl_;
-  (void)s.SyncPendingInodes();
-  if (s.fds) s.fds->Clear();  // null when Open failed midway
-  s.log.reset();
-  if (s.objects_fd >= 0) (void)s.backing->Close(s.objects_fd);
-  if (s.volume_fd >= 0) (void)s.backing->Close(s.volume_fd);
+DataStore::~DataStore() = default;
+
+DataStore::Impl::~Impl() {
+  (void)SyncPendingInodes();
+  if (fds) fds->Clear();  // null when Open failed midway
+  log.reset();
+  if (objects_fd >= 0) (void)backing->Close(objects_fd);
+  if (volume_fd >= 0) (void)backing->Close(volume_fd);
 }
 
 bool DataStore::unclean() const { return impl_->log->unclean(); }
@@ -145,7 +145,7 @@ Result<std::shared_ptr<FileData>> DataStore::OpenFile(int inode_fd) {
   std::shared_ptr<FileData> f(new FileData());
   f->impl_ = std::make_unique<FileData::Impl>();
   FileData::Impl& fi = *f->impl_;
-  fi.store = &s;
+  fi.store = impl_;
   fi.id = record.id;
   fi.inode_fd = fd;
   fi.codec = std::make_unique<format::BlockCodec>(s.keys, record.id);

@@ -97,7 +97,10 @@ class DataStore {
   friend class FileData;
   DataStore() = default;
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  // Shared with every FileData: a file may be released (and sync its size)
+  // after the store object itself is gone, e.g. when the FUSE layer drops
+  // its last handle late in unmount.
+  std::shared_ptr<Impl> impl_;
 };
 
 class FileData {

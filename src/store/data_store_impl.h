@@ -90,10 +90,13 @@ struct DataStore::Impl {
   Status RecoverChunk(const FileId& id, uint64_t c, uint64_t* repaired);
   // Syncs every logged chunk written since its last sync (closed files too).
   Status SyncDirtyChunks();
+
+  // Final teardown: syncs closed files' sizes, closes the log and descriptors.
+  ~Impl();
 };
 
 struct FileData::Impl {
-  DataStore::Impl* store = nullptr;
+  std::shared_ptr<DataStore::Impl> store;  // keeps the store alive while the file is
   FileId id{};
   int inode_fd = -1;  // owned
   std::unique_ptr<format::BlockCodec> codec;
