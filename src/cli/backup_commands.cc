@@ -13,6 +13,7 @@
 #include "common/atomic_file.h"
 #include "common/log.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/volume_delete.h"
 
 namespace cfs::cli {
 namespace {
@@ -114,7 +115,7 @@ Result<BackupOutcome> RunBackupsForCluster(Context& ctx, const std::string& clus
     out.taken = id;
   }
   for (const auto& id : snapshot::ExpiredBackups(p, have, now)) {
-    CFS_RETURN_IF_ERROR(snapshot::DeleteVolume(SnapshotsDir(ctx), id));
+    CFS_RETURN_IF_ERROR(snapshot::DeleteVolumeVia(ctx.backing, SnapshotsDir(ctx), id));
     log::Info("expired automated snapshot {} of cluster {}", id, c.id);
     out.expired.push_back(id);
   }

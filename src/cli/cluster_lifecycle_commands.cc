@@ -9,6 +9,7 @@
 #include "cli/transcode_commands.h"
 #include "common/atomic_file.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/volume_delete.h"
 
 namespace cfs::cli {
 namespace {
@@ -117,7 +118,7 @@ Status ClusterDelete(Context& ctx, const ClusterDeleteArgs& args) {
   }
   CFS_ASSIGN_OR_RETURN(FileLock lock, FileLock::TryAcquire(ClusterDir(ctx, c.id) + "/mount.lock",
                                                            FileLock::Mode::kExclusive));
-  CFS_RETURN_IF_ERROR(snapshot::DeleteVolume(ClustersDir(ctx), c.id));
+  CFS_RETURN_IF_ERROR(snapshot::DeleteVolumeVia(ctx.backing, ClustersDir(ctx), c.id));
   int removed = 0;
   if (!args.keep_automated_backups) {
     std::error_code ec;
@@ -126,7 +127,7 @@ Status ClusterDelete(Context& ctx, const ClusterDeleteArgs& args) {
       if (name.empty() || name[0] == '.') continue;
       Result<config::VolumeDescriptor> s = LoadSnapshot(ctx, name);
       if (!s.ok() || snapshot::SnapshotType(*s) != "automated" || snapshot::SnapshotSourceArn(*s) != c.arn) continue;
-      CFS_RETURN_IF_ERROR(snapshot::DeleteVolume(SnapshotsDir(ctx), name));
+      CFS_RETURN_IF_ERROR(snapshot::DeleteVolumeVia(ctx.backing, SnapshotsDir(ctx), name));
       ++removed;
     }
   }

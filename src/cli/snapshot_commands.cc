@@ -11,6 +11,7 @@
 #include "common/atomic_file.h"
 #include "common/log.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/volume_delete.h"
 
 namespace cfs::cli {
 namespace {
@@ -225,7 +226,7 @@ Status SnapshotDescribe(Context& ctx, const std::string& id) {
 Status SnapshotDelete(Context& ctx, const std::string& id) {
   CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, LoadSnapshot(ctx, id));
   snapshot::CleanStaleStaging(SnapshotsDir(ctx));
-  CFS_RETURN_IF_ERROR(snapshot::DeleteVolume(SnapshotsDir(ctx), d.id));
+  CFS_RETURN_IF_ERROR(snapshot::DeleteVolumeVia(ctx.backing, SnapshotsDir(ctx), d.id));
   *ctx.out << fmt::format("deleted snapshot {}\n", d.id);
   return Status::Ok();
 }

@@ -8,3 +8,6 @@ set_tests_properties(snapshot_backup PROPERTIES LABELS "cli;fuse" TIMEOUT 300 SK
 add_test(NAME snapshot_encrypt_export
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/encrypt_export_test.sh $<TARGET_FILE:cipherfs>)
 set_tests_properties(snapshot_encrypt_export PROPERTIES LABELS "cli;fuse" TIMEOUT 300 SKIP_RETURN_CODE 77)
+cfs_test_add(cfs_snapshot_sweep_tests LABEL snapshot TIMEOUT 600
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/snapshot_fault_sweep_test.cc
+             DEPS cfs_test_support cfs_snapshot cfs_store cfs_crypto cfs_common)
