@@ -15,10 +15,8 @@
 # Source it after common.sh; it does not change shell options.
 
 CFS_MY_USER=${CFS_MY_USER:-mysql}
-
-cfs_free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# shellcheck source=dbserver.sh
+source "$(dirname "${BASH_SOURCE[0]}")/dbserver.sh"
 
 cfs_maria_setup() { # DATADIR RUNDIR
   CFS_MY_DATA=$1 CFS_MY_RUN=$2
@@ -78,29 +76,13 @@ cfs_maria_start() {
   cfs_die "mariadbd did not answer within ${t}s"
 }
 
-# Waits until process PID is gone (T seconds), returns 1 if still alive.
-cfs_wait_gone() { # PID T
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    kill -0 "$1" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  return 1
-}
-
 # cfs_maria_stop: clean shutdown (innodb_fast_shutdown default), or SIGKILL
 # after a timeout. Returns 1 if a kill was needed.
 cfs_maria_stop() {
   local pid
-  pid=$(cat "$CFS_MY_RUN/launcher.pid" 2>/dev/null || true)
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  mariadb-admin --no-defaults -uroot -S "$CFS_MY_RUN/sock" --shutdown-timeout=120 shutdown >/dev/null 2>&1 ||
-    kill -TERM "$pid" 2>/dev/null || true
-  if cfs_wait_gone "$pid" 180; then return 0; fi
-  cfs_say "mariadbd $pid did not stop in 180s: SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-  cfs_wait_gone "$pid" 30 || true
-  return 1
+  pid=$(cfs_maria_running)
+  [[ -n $pid ]] || return 0
+  cfs_stop_server mariadbd "$pid" 180 cfs_maria_kill mariadb-admin --no-defaults -uroot -S "$CFS_MY_RUN/sock" --shutdown-timeout=120 shutdown
 }
 
 # cfs_maria_kill: SIGKILL of the server (a crash), waits until it is gone.
@@ -110,6 +92,7 @@ cfs_maria_kill() {
   [[ -n $pid ]] || return 0
   kill -KILL "$pid" 2>/dev/null || true
   cfs_wait_gone "$pid" 60 || cfs_say "warning: mariadbd $pid still present after SIGKILL (stuck in the kernel?)"
+  return 0
 }
 
 cfs_maria_stop_or_kill() { cfs_maria_stop || true; }
@@ -132,13 +115,15 @@ cfs_maria_bank_init() { # ACCOUNTS
 }
 
 # One worker: batches of transfers through one client per batch until STOPFILE exists.
-cfs_maria_bank_worker() { # W ACCOUNTS ACKFILE STOPFILE SEED
-  local w=$1 n=$2 ack=$3 stop=$4 seed=$5 batch=0
+# Transfer ids: round * 10^12 + worker * 10^9 + batch * 100 + i, unique
+# across the load's restarts (a reused id would fail every batch).
+cfs_maria_bank_worker() { # W ACCOUNTS ACKFILE STOPFILE SEED ROUND
+  local w=$1 n=$2 ack=$3 stop=$4 seed=$5 round=$6 batch=0
   while [[ ! -e $stop ]]; do
-    awk -v w="$w" -v n="$n" -v b="$batch" -v seed="$seed" 'BEGIN {
+    awk -v w="$w" -v n="$n" -v b="$batch" -v seed="$seed" -v r="$round" 'BEGIN {
       srand(seed + w * 7919 + b);
       for (i = 0; i < 100; i++) {
-        id = w * 1000000000 + b * 100 + i;
+        id = sprintf("%d%03d%09d", r, w, b * 100 + i);
         a = 1 + int(rand() * n); c = 1 + int(rand() * n); if (a == c) c = (c % n) + 1;
         lo = a < c ? a : c; hi = a < c ? c : a; amt = 1 + int(rand() * 50);
         sa = (a == lo) ? -amt : amt;
@@ -154,27 +139,22 @@ cfs_maria_bank_worker() { # W ACCOUNTS ACKFILE STOPFILE SEED
 }
 
 # cfs_maria_bank_start WORKERS ACCOUNTS DIR SEED: starts workers in the
-# background; acks in DIR/ack.W; PIDs in CFS_MY_WORKERS.
+# background; acks in DIR/ack.W; PIDs in CFS_MY_WORKERS. Each start is a new
+# round (counted in DIR/round).
 cfs_maria_bank_start() {
-  local workers=$1 n=$2 dir=$3 seed=$4 w
+  local workers=$1 n=$2 dir=$3 seed=$4 w round
   rm -f "$dir/stop"
+  round=$(($(cat "$dir/round" 2>/dev/null || echo 0) + 1))
+  echo "$round" >"$dir/round"
   CFS_MY_WORKERS=()
   for ((w = 1; w <= workers; w++)); do
-    cfs_maria_bank_worker "$w" "$n" "$dir/ack.$w" "$dir/stop" "$seed" &
+    cfs_maria_bank_worker "$w" "$n" "$dir/ack.$w" "$dir/stop" "$seed" "$round" &
     CFS_MY_WORKERS+=($!)
   done
 }
 
 cfs_maria_bank_stop() { # DIR: asks the workers to stop, waits (60 s), then kills them
-  local dir=$1 p
-  touch "$dir/stop"
-  for p in "${CFS_MY_WORKERS[@]}"; do
-    if ! cfs_wait_gone "$p" 60; then
-      pkill -KILL -P "$p" 2>/dev/null || true
-      kill -KILL "$p" 2>/dev/null || true
-    fi
-    wait "$p" 2>/dev/null || true
-  done
+  cfs_stop_clients "$1/stop" 60 "${CFS_MY_WORKERS[@]}"
   CFS_MY_WORKERS=()
 }
 

@@ -14,24 +14,18 @@
 # Source it after common.sh; it does not change shell options.
 
 CFS_PG_BIN=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+# shellcheck source=dbserver.sh
+source "$(dirname "${BASH_SOURCE[0]}")/dbserver.sh"
 
 cfs_pg_setup() { # DATADIR RUNDIR
   CFS_PG_DATA=$1 CFS_PG_RUN=$2
-  CFS_PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  CFS_PG_PORT=$(cfs_free_port)
   [[ -x $CFS_PG_BIN/initdb ]] || cfs_die "PostgreSQL 15 not found in $CFS_PG_BIN (scripts/lib/deps.sh test)"
   id postgres >/dev/null 2>&1 || cfs_die "no postgres user (install postgresql-15)"
   install -d -o postgres -g postgres -m 755 "$CFS_PG_RUN"
 }
 
 cfs_as_pg() { runuser -u postgres -- "$@"; }
-cfs_wait_gone() { # PID T: waits until PID is gone (T seconds); 1 if still alive
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    kill -0 "$1" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  return 1
-}
 cfs_pg_sql() { # psql -At on database bench (or -d DB)
   cfs_as_pg "$CFS_PG_BIN/psql" -X -q -At -h "$CFS_PG_RUN" -p "$CFS_PG_PORT" -v ON_ERROR_STOP=1 "$@"
 }
@@ -79,17 +73,13 @@ cfs_pg_kill() {
 
 # cfs_pg_stop [MODE]: pg_ctl stop (fast by default); SIGKILL if that fails.
 cfs_pg_stop() {
-  local mode=${1:-fast} pm
+  local mode=${1:-fast} pm rc=0
   pm=$(cfs_pg_pm)
   [[ -n $pm ]] || return 0
-  if cfs_as_pg "$CFS_PG_BIN/pg_ctl" -D "$CFS_PG_DATA" -m "$mode" -w -t 180 stop >/dev/null 2>&1 &&
-    cfs_wait_gone "$pm" 60; then
-    rm -f "$CFS_PG_RUN/postmaster.pid"
-    return 0
-  fi
-  cfs_say "pg_ctl stop -m $mode failed: killing the server"
-  cfs_pg_kill
-  return 1
+  cfs_stop_server postmaster "$pm" 60 cfs_pg_kill cfs_as_pg "$CFS_PG_BIN/pg_ctl" -D "$CFS_PG_DATA" -m "$mode" -w -t 180 stop ||
+    rc=1
+  rm -f "$CFS_PG_RUN/postmaster.pid"
+  return "$rc"
 }
 cfs_pg_stop_or_kill() { cfs_pg_stop immediate || true; }
 
@@ -134,15 +124,8 @@ cfs_pg_load_start() {
 # cfs_pg_load_stop DIR ROUND: waits for pgbench (it ends at -T or when the
 # server goes away), stops the ack client, adds pgbench's processed count.
 cfs_pg_load_stop() {
-  local dir=$1 round=$2 p processed total
-  touch "$dir/stop"
-  for p in "${CFS_PG_LOADERS[@]}"; do
-    if ! cfs_wait_gone "$p" 120; then
-      pkill -KILL -P "$p" 2>/dev/null || true
-      kill -KILL "$p" 2>/dev/null || true
-    fi
-    wait "$p" 2>/dev/null || true
-  done
+  local dir=$1 round=$2 processed total
+  cfs_stop_clients "$dir/stop" 120 "${CFS_PG_LOADERS[@]}"
   CFS_PG_LOADERS=()
   processed=$(awk '/number of transactions actually processed/ {split($NF, a, "/"); print a[1]}' "$dir/pgbench.$round.log")
   [[ $processed =~ ^[0-9]+$ ]] || { tail -20 "$dir/pgbench.$round.log" >&2; cfs_die "no processed count in pgbench's output"; }
