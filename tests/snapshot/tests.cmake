@@ -11,3 +11,5 @@ set_tests_properties(snapshot_encrypt_export PROPERTIES LABELS "cli;fuse" TIMEOU
 cfs_test_add(cfs_snapshot_sweep_tests LABEL snapshot TIMEOUT 600
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/snapshot_fault_sweep_test.cc
              DEPS cfs_test_support cfs_snapshot cfs_store cfs_crypto cfs_common)
+add_test(NAME snapshot_pg COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/pg_snapshot_test.sh $<TARGET_FILE:cipherfs>)
+set_tests_properties(snapshot_pg PROPERTIES LABELS "db;fuse" TIMEOUT 900 SKIP_RETURN_CODE 77)
