@@ -13,3 +13,6 @@ cfs_test_add(cfs_snapshot_sweep_tests LABEL snapshot TIMEOUT 600
              DEPS cfs_test_support cfs_snapshot cfs_store cfs_crypto cfs_common)
 add_test(NAME snapshot_pg COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/pg_snapshot_test.sh $<TARGET_FILE:cipherfs>)
 set_tests_properties(snapshot_pg PROPERTIES LABELS "db;fuse" TIMEOUT 900 SKIP_RETURN_CODE 77)
+add_test(NAME snapshot_isolation_model
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/isolation_model_test.sh $<TARGET_FILE:cipherfs>)
+set_tests_properties(snapshot_isolation_model PROPERTIES LABELS "cli;fuse" TIMEOUT 600 SKIP_RETURN_CODE 77)
