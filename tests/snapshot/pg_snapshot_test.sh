@@ -21,7 +21,7 @@ skip() { echo "SKIP: $*"; exit 77; }
 [[ -x $CFS_PG_BIN/initdb ]] && id postgres >/dev/null 2>&1 || skip "PostgreSQL 15 is not installed"
 command -v fusermount3 >/dev/null && [[ -c /dev/fuse ]] || skip "FUSE is not usable here"
 
-SCALE=4 DURATION=12 SNAP_AT=5
+SCALE=2 DURATION=10 SNAP_AT=4
 [[ ${CIPHERFS_LONG:-0} == 1 ]] && SCALE=50 DURATION=60 SNAP_AT=25
 WORK=$(mktemp -d /tmp/cipherfs-pgsnap.XXXXXX)
 chmod 755 "$WORK"
