@@ -76,6 +76,14 @@ run cluster restore-from-snapshot --snapshot ps --id penc --kms-key-id alias/nos
 CHECKS=$((CHECKS + 1)); [ "$RC" -ne 0 ] || fail "restore with a missing key succeeded"
 one_error_line
 nothing_left penc "restore with a missing key"
+run cluster restore-from-snapshot --snapshot es --id es2 --kms-key-id alias/nosuch
+CHECKS=$((CHECKS + 1)); [ "$RC" -ne 0 ] || fail "re-wrap under a missing key succeeded"
+one_error_line
+nothing_left es2 "encrypted restore with a missing key"
+expect 0 kms create-key --description other
+KEY2=$(json_get '.KeyMetadata.KeyId')
+expect 0 cluster restore-from-snapshot --snapshot es --id es2 --kms-key-id "$KEY2" --output json
+contains "$KEY2" "$(json_get '.DBCluster.KmsKeyId')" "re-wrapped KmsKeyId"
 
 # --- unencrypted snapshot -> encrypted cluster ---
 expect 0 cluster restore-from-snapshot --snapshot ps --id penc --kms-key-id "$KEY"
