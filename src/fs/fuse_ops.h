@@ -12,6 +12,7 @@ namespace cfs::fs {
 struct Session {
   VolumeFs* fs = nullptr;
   unsigned max_background = 64;
+  bool writeback_cache = false;  // ask for FUSE_CAP_WRITEBACK_CACHE at INIT
 };
 
 const fuse_lowlevel_ops& CipherfsOps();

@@ -37,6 +37,10 @@ struct Caller {
 struct VolumeFsConfig {
   bool read_only = false;
   double timeout = 86400.0;  // entry and attr timeout: cipherfs is the only writer
+  // The kernel's writeback cache is on (fuse_ops.cc Init): O_DIRECT opens
+  // then take the kernel's generic direct I/O path, which writes back and
+  // invalidates cached pages of the range first (FOPEN_DIRECT_IO would not).
+  bool writeback_cache = false;
 };
 
 // What an open regular file keeps (fuse_file_info::fh).
@@ -62,6 +66,7 @@ class VolumeFs {
   // The session, for cache invalidation notices (set once mounted).
   void set_session(fuse_session* se) { session_.store(se); }
   bool read_only() const { return config_.read_only; }
+  bool writeback_cache() const { return config_.writeback_cache; }
   // Modifying operations pass this gate; a snapshot pauses it (mount.h LiveMount).
   OpGate& modify_gate() { return modify_gate_; }
   // Clean unmount: pending mtimes written, data store closed cleanly.
