@@ -140,6 +140,11 @@ Result<VolumeUsage> MeasureUsage(const std::string& dir) {
 
 std::string DataKeyContextArn(const config::VolumeDescriptor& d) {
   if (d.kind == config::VolumeKind::kCluster) return d.arn;
+  // A snapshot copy (copy_snapshot.h) has its own blob, made for its own ARN.
+  for (auto it = d.lineage.rbegin(); it != d.lineage.rend(); ++it) {
+    if (it->relation == kRelCopied) return d.arn;
+    if (it->relation == kRelManualSnapshot || it->relation == kRelAutomatedSnapshot) break;
+  }
   const config::LineageEntry* e = LastSnapshotEntry(d);
   return e ? e->arn : d.arn;
 }

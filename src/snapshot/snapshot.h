@@ -24,6 +24,7 @@ inline constexpr char kRelManualSnapshot[] = "snapshot-of";
 inline constexpr char kRelAutomatedSnapshot[] = "automated-snapshot-of";
 inline constexpr char kRelRestored[] = "restored-from";
 inline constexpr char kRelCloned[] = "cloned-from";
+inline constexpr char kRelCopied[] = "copied-from";  // snapshot copy (copy_snapshot.h)
 
 // How a snapshot of a mounted volume holds its writers: `freeze` pauses
 // namespace operations and closes the data path's write barrier; `thaw`
@@ -65,7 +66,8 @@ Result<VolumeUsage> MeasureUsage(const std::string& dir);
 
 // The ARN in whose encryption context the volume's data key is wrapped: a
 // cluster's own ARN; for a snapshot, the cluster it was taken of (the
-// snapshot keeps that cluster's wrapped data key, rule 3).
+// snapshot keeps that cluster's wrapped data key, rule 3); for a snapshot
+// copy, its own ARN (the copy re-wrapped the data key for it).
 std::string DataKeyContextArn(const config::VolumeDescriptor& d);
 
 // "manual" or "automated" for a snapshot descriptor.

@@ -201,25 +201,31 @@ Status SyncDirTree(store::Backing* b, int dir, bool files) {
 
 }  // namespace
 
-Status CopyVolumeCow(store::Backing* b, const std::string& src_dir, const std::string& dst_dir,
-                     const CopyOptions& options, CopyStats* stats) {
+Status CopyVolumeTree(store::Backing* b, const std::string& src_dir, const std::string& dst_dir,
+                      const CopyOptions& options, CopyStats* stats) {
   CopyStats local;
   if (stats == nullptr) stats = &local;
   CFS_ASSIGN_OR_RETURN(BFd src, OpenDir(b, AT_FDCWD, src_dir));
   CFS_ASSIGN_OR_RETURN(BFd dst, OpenDir(b, AT_FDCWD, dst_dir));
   CFS_ASSIGN_OR_RETURN(struct stat tree_st, b->FstatAt(src.fd(), "tree", AT_SYMLINK_NOFOLLOW));
   CFS_RETURN_IF_ERROR(b->MkdirAt(dst.fd(), "tree", 0700));
+  CFS_ASSIGN_OR_RETURN(BFd st, OpenDir(b, src.fd(), "tree"));
+  CFS_ASSIGN_OR_RETURN(BFd dt, OpenDir(b, dst.fd(), "tree"));
+  TreeCopier copier(b, options, stats);
+  copier.set_root(dt.fd());
+  CFS_RETURN_IF_ERROR(copier.CopyDir(st.fd(), dt.fd(), ""));
+  CFS_RETURN_IF_ERROR(b->Fchmod(dt.fd(), tree_st.st_mode & 07777));
+  return b->Futimens(dt.fd(), std::array<struct timespec, 2>{tree_st.st_atim, tree_st.st_mtim}.data());
+}
+
+Status CopyVolumeCow(store::Backing* b, const std::string& src_dir, const std::string& dst_dir,
+                     const CopyOptions& options, CopyStats* stats) {
+  CopyStats local;
+  if (stats == nullptr) stats = &local;
+  CFS_RETURN_IF_ERROR(CopyVolumeTree(b, src_dir, dst_dir, options, stats));
+  CFS_ASSIGN_OR_RETURN(BFd src, OpenDir(b, AT_FDCWD, src_dir));
+  CFS_ASSIGN_OR_RETURN(BFd dst, OpenDir(b, AT_FDCWD, dst_dir));
   CFS_RETURN_IF_ERROR(b->MkdirAt(dst.fd(), "objects", 0700));
-  {
-    CFS_ASSIGN_OR_RETURN(BFd st, OpenDir(b, src.fd(), "tree"));
-    CFS_ASSIGN_OR_RETURN(BFd dt, OpenDir(b, dst.fd(), "tree"));
-    TreeCopier copier(b, options, stats);
-    copier.set_root(dt.fd());
-    CFS_RETURN_IF_ERROR(copier.CopyDir(st.fd(), dt.fd(), ""));
-    Status a = b->Fchmod(dt.fd(), tree_st.st_mode & 07777);
-    if (a.ok()) a = b->Futimens(dt.fd(), std::array<struct timespec, 2>{tree_st.st_atim, tree_st.st_mtim}.data());
-    CFS_RETURN_IF_ERROR(a);
-  }
   {
     CFS_ASSIGN_OR_RETURN(BFd so, OpenDir(b, src.fd(), "objects"));
     CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b, dst.fd(), "objects"));

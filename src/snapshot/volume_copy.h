@@ -38,6 +38,11 @@ struct CopyOptions {
 Status CopyVolumeCow(store::Backing* backing, const std::string& src_dir, const std::string& dst_dir,
                      const CopyOptions& options, CopyStats* stats);
 
+// Copies only `src_dir`/tree into `dst_dir`/tree (which must not exist):
+// cross-region copies move the chunks themselves (copy_transfer.h).
+Status CopyVolumeTree(store::Backing* backing, const std::string& src_dir, const std::string& dst_dir,
+                      const CopyOptions& options, CopyStats* stats);
+
 // fsyncs every file and directory of the volume copy in `dir` (tree/ and
 // objects/ directories; chunk files are the source's, synced by their
 // writer's data path, and are fsynced too when `chunks` is set).

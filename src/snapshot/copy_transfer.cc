@@ -1,0 +1,282 @@
+#include "snapshot/copy_transfer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "common/atomic_file.h"
+#include "common/log.h"
+#include "store/tree_fd.h"
+
+namespace cfs::snapshot {
+namespace {
+
+constexpr size_t kPage = 4096;
+
+bool IsChunkName(const std::string& name) {
+  if (name.empty() || name.size() > 10) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+Result<store::ScopedFd> OpenDirAt(store::Backing* b, int dirfd, const std::string& name) {
+  CFS_ASSIGN_OR_RETURN(int fd, b->OpenAt(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  return store::ScopedFd(b, fd);
+}
+
+bool AllZero(const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (p[i] != 0) return false;
+  }
+  return true;
+}
+
+// Writes `data` to fd, leaving all-zero pages as holes (chunk files are
+// sparse: unwritten blocks of a chunk are holes on the source too).
+Status WriteSparse(store::Backing* b, int fd, ByteView data) {
+  for (size_t off = 0; off < data.size(); off += kPage) {
+    size_t n = std::min(kPage, data.size() - off);
+    if (AllZero(data.data() + off, n)) continue;
+    CFS_RETURN_IF_ERROR(b->PWrite(fd, data.data() + off, n, static_cast<off_t>(off)));
+  }
+  return b->Ftruncate(fd, static_cast<off_t>(data.size()));
+}
+
+// Parses one manifest line "<rel> <size> <hex>"; false if malformed.
+bool ParseManifestLine(const std::string& line, std::string* rel, uint64_t* size) {
+  size_t a = line.find(' ');
+  size_t c = line.rfind(' ');
+  if (a == std::string::npos || c == a || line.size() - c - 1 != 64) return false;
+  *rel = line.substr(0, a);
+  std::string sz = line.substr(a + 1, c - a - 1);
+  if (sz.empty() || sz.size() > 12 || !std::all_of(sz.begin(), sz.end(), ::isdigit)) return false;
+  *size = std::stoull(sz);
+  return rel->find("..") == std::string::npos && !rel->empty() && (*rel)[0] != '/';
+}
+
+}  // namespace
+
+Result<std::vector<ChunkFile>> ListChunkFiles(store::Backing* b, const std::string& volume_dir) {
+  std::vector<ChunkFile> out;
+  CFS_ASSIGN_OR_RETURN(store::ScopedFd objects, OpenDirAt(b, AT_FDCWD, volume_dir + "/objects"));
+  CFS_ASSIGN_OR_RETURN(std::vector<std::string> shards, b->ListDir(objects.get()));
+  for (const auto& shard : shards) {
+    CFS_ASSIGN_OR_RETURN(store::ScopedFd s, OpenDirAt(b, objects.get(), shard));
+    CFS_ASSIGN_OR_RETURN(std::vector<std::string> files, b->ListDir(s.get()));
+    for (const auto& file : files) {
+      CFS_ASSIGN_OR_RETURN(store::ScopedFd f, OpenDirAt(b, s.get(), file));
+      CFS_ASSIGN_OR_RETURN(std::vector<std::string> chunks, b->ListDir(f.get()));
+      for (const auto& chunk : chunks) {
+        if (!IsChunkName(chunk)) continue;
+        CFS_ASSIGN_OR_RETURN(struct stat st, b->FstatAt(f.get(), chunk, AT_SYMLINK_NOFOLLOW));
+        if (!S_ISREG(st.st_mode)) return DataLoss(fmt::format("objects/{}/{}/{} is not a regular file", shard, file, chunk));
+        out.push_back({shard + "/" + file + "/" + chunk, static_cast<uint64_t>(st.st_size),
+                       static_cast<uint64_t>(st.st_ino),
+                       int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec});
+      }
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const ChunkFile& x, const ChunkFile& y) { return x.rel < y.rel; });
+  return out;
+}
+
+Result<Bytes> ReadChunkFile(store::Backing* b, int objects_fd, const std::string& rel) {
+  CFS_ASSIGN_OR_RETURN(int fd, b->OpenAt(objects_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  store::ScopedFd in(b, fd);
+  CFS_ASSIGN_OR_RETURN(struct stat st, b->Fstat(fd));
+  if (static_cast<uint64_t>(st.st_size) > kMaxChunkFileSize) {
+    return DataLoss(fmt::format("objects/{} is {} bytes, too big for a chunk file", rel, st.st_size));
+  }
+  Bytes data(static_cast<size_t>(st.st_size));
+  for (size_t off = 0; off < data.size();) {
+    CFS_ASSIGN_OR_RETURN(size_t got, b->PRead(fd, data.data() + off, data.size() - off, static_cast<off_t>(off)));
+    if (got == 0) {
+      data.resize(off);  // shrank while read: a source volume never does this
+      return DataLoss(fmt::format("objects/{} shrank while being read", rel));
+    }
+    off += got;
+  }
+  return data;
+}
+
+Result<std::unique_ptr<LocalReceiver>> LocalReceiver::Open(store::Backing* b, const std::string& dst,
+                                                           const std::string& manifest_path) {
+  CFS_ASSIGN_OR_RETURN(int objects, b->OpenAt(AT_FDCWD, dst + "/objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  store::ScopedFd objects_fd(b, objects);
+  std::map<std::string, uint64_t> done;
+  Result<std::string> text = ReadSmallFile(manifest_path, 1ull << 30);
+  if (text.ok()) {
+    size_t pos = 0;
+    while (pos < text->size()) {
+      size_t nl = text->find('\n', pos);
+      if (nl == std::string::npos) break;  // a torn last line: that chunk is sent again
+      std::string rel;
+      uint64_t size = 0;
+      if (ParseManifestLine(text->substr(pos, nl - pos), &rel, &size)) {
+        Result<struct stat> st = b->FstatAt(objects, rel, AT_SYMLINK_NOFOLLOW);
+        if (st.ok() && S_ISREG(st->st_mode) && static_cast<uint64_t>(st->st_size) == size) done[rel] = size;
+      }
+      pos = nl + 1;
+    }
+  } else if (text.status().code() != Code::kNotFound) {
+    return text.status().WithContext("copy manifest");
+  }
+  CFS_ASSIGN_OR_RETURN(int mfd, b->OpenAt(AT_FDCWD, manifest_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  store::ScopedFd manifest_fd(b, mfd);
+  std::unique_ptr<LocalReceiver> r(new LocalReceiver(b, std::move(objects_fd), std::move(manifest_fd)));
+  r->done_ = std::move(done);
+  return r;
+}
+
+Result<int> LocalReceiver::OpenChunkDir(const std::string& rel, bool create) {
+  size_t s1 = rel.find('/');
+  size_t s2 = rel.rfind('/');
+  if (s1 == std::string::npos || s1 == s2) return InvalidArgument("bad chunk name " + rel);
+  std::string shard = rel.substr(0, s1), dir = rel.substr(0, s2);
+  if (create) {
+    for (const std::string& d : {shard, dir}) {
+      Status m = b_->MkdirAt(objects_fd_, d, 0700);
+      if (!m.ok() && m.sys_errno() != EEXIST) return m;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    dirs_.insert(shard);
+    dirs_.insert(dir);
+  }
+  return b_->OpenAt(objects_fd_, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+Status LocalReceiver::Record(const std::string& rel, uint64_t size, const crypto::Digest& digest) {
+  std::string line = fmt::format("{} {} {}\n", rel, size, HexEncode(ByteView(digest.data(), digest.size())));
+  std::lock_guard<std::mutex> lock(mu_);
+  return b_->PWrite(manifest_fd_, line.data(), line.size(), 0);  // O_APPEND
+}
+
+Status LocalReceiver::Receive(const std::string& rel, ByteView data, const crypto::Digest& sent) {
+  crypto::Digest got = crypto::Sha256(data);
+  if (!crypto::ConstantTimeEqual(ByteView(got.data(), got.size()), ByteView(sent.data(), sent.size()))) {
+    return DataLoss(fmt::format("chunk objects/{} failed its SHA-256 check on arrival (sent {}, received {}); "
+                                "nothing of it was kept",
+                                rel, HexEncode(ByteView(sent.data(), 8)), HexEncode(ByteView(got.data(), 8))));
+  }
+  CFS_ASSIGN_OR_RETURN(int dfd, OpenChunkDir(rel, true));
+  store::ScopedFd dir(b_, dfd);
+  std::string name = rel.substr(rel.rfind('/') + 1);
+  std::string part = name + ".part";
+  CFS_ASSIGN_OR_RETURN(int fd, b_->OpenAt(dfd, part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  store::ScopedFd out(b_, fd);
+  CFS_RETURN_IF_ERROR(WriteSparse(b_, fd, data));
+  CFS_RETURN_IF_ERROR(b_->Fsync(fd, false));
+  // Rename, never write in place: the destination may share the old chunk
+  // by hard link with an earlier image (replica shipping).
+  CFS_RETURN_IF_ERROR(b_->RenameAt(dfd, part, dfd, name, 0));
+  return Record(rel, data.size(), got);
+}
+
+Status LocalReceiver::Remove(const std::string& rel) {
+  Status s = b_->UnlinkAt(objects_fd_, rel, 0);
+  if (!s.ok() && s.sys_errno() != ENOENT) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  dirs_.insert(rel.substr(0, rel.rfind('/')));
+  return Status::Ok();
+}
+
+Status LocalReceiver::Finish() {
+  std::set<std::string> dirs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    dirs.swap(dirs_);
+  }
+  for (const std::string& d : dirs) {
+    Result<int> fd = b_->OpenAt(objects_fd_, d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (!fd.ok() && fd.status().sys_errno() == ENOENT) continue;
+    CFS_RETURN_IF_ERROR(fd.status());
+    store::ScopedFd dir(b_, *fd);
+    CFS_RETURN_IF_ERROR(b_->Fsync(*fd, false));
+  }
+  CFS_RETURN_IF_ERROR(b_->Fsync(objects_fd_, false));
+  return b_->Fsync(manifest_fd_, false);
+}
+
+namespace {
+
+// The shared state of one TransferChunks call.
+struct Job {
+  store::Backing* b;
+  int objects_fd;
+  const std::vector<ChunkFile>* chunks;
+  ChunkReceiver* receiver;
+  const TransferOptions* options;
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;  // guards status, progress, arrived
+  Status status;
+  TransferProgress* progress;
+  int64_t arrived = 0;
+};
+
+Status SendOne(Job& job, size_t index) {
+  const ChunkFile& c = (*job.chunks)[index];
+  CFS_ASSIGN_OR_RETURN(Bytes data, ReadChunkFile(job.b, job.objects_fd, c.rel));
+  crypto::Digest sent = crypto::Sha256(data);
+  if (static_cast<int64_t>(index) == job.options->corrupt_chunk && !data.empty()) {
+    data[data.size() / 2] ^= 0x01;  // test hook: a bit flipped in transit
+    log::Warn("copy: test hook flipped one bit of chunk {} in transit", c.rel);
+  }
+  CFS_RETURN_IF_ERROR(job.receiver->Receive(c.rel, data, sent));
+  std::lock_guard<std::mutex> lock(job.mu);
+  ++job.progress->chunks_done;
+  job.progress->bytes_done += data.size();
+  ++job.arrived;
+  if (job.options->progress) job.options->progress(*job.progress);
+  if (job.options->stop_after >= 0 && job.arrived >= job.options->stop_after) {
+    return Unavailable("interrupted (test hook CIPHERFS_TEST_COPY_STOP_AFTER)");
+  }
+  return Status::Ok();
+}
+
+void Worker(Job& job) {
+  while (!job.failed.load()) {
+    if (job.options->stop != nullptr && job.options->stop->load()) {
+      std::lock_guard<std::mutex> lock(job.mu);
+      if (job.status.ok()) job.status = Unavailable("interrupted");
+      job.failed = true;
+      return;
+    }
+    size_t i = job.next.fetch_add(1);
+    if (i >= job.chunks->size()) return;
+    Status s = SendOne(job, i);
+    if (!s.ok()) {
+      std::lock_guard<std::mutex> lock(job.mu);
+      if (job.status.ok()) job.status = s;
+      job.failed = true;
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+Status TransferChunks(store::Backing* b, const std::string& src_volume_dir, const std::vector<ChunkFile>& chunks,
+                      ChunkReceiver* receiver, const TransferOptions& options, TransferProgress* progress) {
+  TransferProgress local;
+  if (progress == nullptr) progress = &local;
+  progress->chunks_total = chunks.size();
+  for (const auto& c : chunks) progress->bytes_total += c.size;
+  CFS_ASSIGN_OR_RETURN(store::ScopedFd objects, OpenDirAt(b, AT_FDCWD, src_volume_dir + "/objects"));
+  Job job{b, objects.get(), &chunks, receiver, &options};
+  job.progress = progress;
+  unsigned n = std::max(1u, std::min(options.threads, 16u));
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < n; ++i) threads.emplace_back([&job] { Worker(job); });
+  Worker(job);
+  for (auto& t : threads) t.join();
+  Status finish = receiver->Finish();
+  if (!job.status.ok()) return job.status;
+  return finish;
+}
+
+}  // namespace cfs::snapshot

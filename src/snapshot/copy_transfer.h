@@ -1,0 +1,126 @@
+// Moving chunk files between volumes as the ciphertext they are (DESIGN.md
+// rule 4; docs/regions.md). A sender reads a chunk file whole, takes its
+// SHA-256 and hands both to a ChunkReceiver, which hashes what arrived,
+// refuses a mismatch (DataLoss) and otherwise writes the chunk under a
+// temporary name, fsyncs it, renames it into place and records it in a
+// manifest. The manifest (one line per chunk made durable) lets a rerun skip
+// what an interrupted run already moved. Chunks are never decrypted: the
+// copy needs no key.
+// Thread safety: TransferChunks runs its own worker threads; LocalReceiver
+// may be called from several threads at once. One transfer per destination
+// at a time (the caller holds the staging folder's lock).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/encoding.h"
+#include "common/result.h"
+#include "crypto/mac.h"
+#include "store/backing.h"
+#include "store/tree_fd.h"
+
+namespace cfs::snapshot {
+
+// Largest chunk file accepted (a chunk of kMaxChunkBlocks blocks plus its
+// header and tag table is well below); anything bigger is not a chunk.
+inline constexpr uint64_t kMaxChunkFileSize = 64ull << 20;
+
+// A chunk file of a volume: "objects/<ab>/<file id>/<index>" relative to
+// objects/ ("<ab>/<file id>/<index>"), with what identifies its version.
+struct ChunkFile {
+  std::string rel;
+  uint64_t size = 0;
+  uint64_t inode = 0;
+  int64_t mtime_ns = 0;
+};
+
+// The chunk files of the volume in `volume_dir`, sorted by rel. Leftover
+// "<n>.cow" files of interrupted copy-on-write breaks are not chunks.
+Result<std::vector<ChunkFile>> ListChunkFiles(store::Backing* backing, const std::string& volume_dir);
+
+// Receives chunks into `dst_volume_dir`/objects and records each in the
+// manifest file `manifest_path` ("<rel> <size> <sha256 hex>" lines).
+class ChunkReceiver {
+ public:
+  virtual ~ChunkReceiver() = default;
+  // Verifies `data` against `sent` (the sender's SHA-256). Ok once the chunk
+  // is durable under its name and recorded; DataLoss on a digest mismatch
+  // (nothing written); the I/O error otherwise.
+  virtual Status Receive(const std::string& rel, ByteView data, const crypto::Digest& sent) = 0;
+  // Removes a chunk (incremental shipping: gone from the source).
+  virtual Status Remove(const std::string& rel) = 0;
+  // Makes every directory written durable and the manifest synced.
+  virtual Status Finish() = 0;
+};
+
+class LocalReceiver final : public ChunkReceiver {
+ public:
+  // Opens (creating) the manifest; `dst_volume_dir`/objects must exist.
+  static Result<std::unique_ptr<LocalReceiver>> Open(store::Backing* backing, const std::string& dst_volume_dir,
+                                                     const std::string& manifest_path);
+  Status Receive(const std::string& rel, ByteView data, const crypto::Digest& sent) override;
+  Status Remove(const std::string& rel) override;
+  Status Finish() override;
+
+  // The chunks a previous run recorded whose file is still there with the
+  // recorded size (read once at Open).
+  const std::map<std::string, uint64_t>& done() const { return done_; }
+
+ private:
+  LocalReceiver(store::Backing* backing, store::ScopedFd objects, store::ScopedFd manifest)
+      : b_(backing), objects_(std::move(objects)), manifest_(std::move(manifest)),
+        objects_fd_(objects_.get()), manifest_fd_(manifest_.get()) {}
+  Result<int> OpenChunkDir(const std::string& rel, bool create);
+  Status Record(const std::string& rel, uint64_t size, const crypto::Digest& digest);
+
+  store::Backing* b_;
+  store::ScopedFd objects_;
+  store::ScopedFd manifest_;
+  int objects_fd_;
+  int manifest_fd_;
+  std::map<std::string, uint64_t> done_;  // filled by Open only
+  std::mutex mu_;                         // guards dirs_ and manifest appends
+  std::set<std::string> dirs_;            // chunk directories touched ("<ab>/<file id>")
+};
+
+struct TransferProgress {
+  uint64_t chunks_total = 0;    // chunks to send in this run
+  uint64_t chunks_done = 0;     // sent and verified in this run
+  uint64_t chunks_skipped = 0;  // already moved by an earlier run
+  uint64_t bytes_total = 0;
+  uint64_t bytes_done = 0;
+};
+
+struct TransferOptions {
+  unsigned threads = 2;
+  // Called after each chunk (serialized); the callee throttles its output.
+  std::function<void(const TransferProgress&)> progress;
+  // Polled before each chunk; true stops the transfer (Cancelled-like
+  // Unavailable status "interrupted").
+  const std::atomic<bool>* stop = nullptr;
+  // Test hooks (CIPHERFS_TEST_COPY_CORRUPT / CIPHERFS_TEST_COPY_STOP_AFTER):
+  // flip one byte of the n-th chunk (0-based, in send order) after the
+  // sender hashed it; stop as if interrupted after n chunks arrived.
+  int64_t corrupt_chunk = -1;
+  int64_t stop_after = -1;
+};
+
+// Sends `chunks` of `src_volume_dir` to `receiver` with `options.threads`
+// workers. Stops at the first error (its status is returned; chunks that
+// arrived before it stay recorded).
+Status TransferChunks(store::Backing* backing, const std::string& src_volume_dir,
+                      const std::vector<ChunkFile>& chunks, ChunkReceiver* receiver, const TransferOptions& options,
+                      TransferProgress* progress);
+
+// Reads a whole chunk file (refusing anything over kMaxChunkFileSize).
+Result<Bytes> ReadChunkFile(store::Backing* backing, int objects_fd, const std::string& rel);
+
+}  // namespace cfs::snapshot

@@ -1,0 +1,124 @@
+#include "snapshot/replica_ship.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "common/atomic_file.h"
+#include "common/log.h"
+#include "snapshot/volume_copy.h"
+
+namespace cfs::snapshot {
+namespace {
+
+int64_t NowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+Status RemoveTree(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) return Status::FromErrno(ec.value(), "remove " + path);
+  return Status::Ok();
+}
+
+bool Exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
+// Changed (new or rewritten) and removed chunks of `now` against `before`.
+void Diff(const std::vector<ChunkFile>& before, const std::vector<ChunkFile>& now, std::vector<ChunkFile>* changed,
+          std::vector<std::string>* removed, uint64_t* unchanged) {
+  std::map<std::string, const ChunkFile*> old;
+  for (const auto& c : before) old[c.rel] = &c;
+  for (const auto& c : now) {
+    auto it = old.find(c.rel);
+    if (it != old.end() && it->second->inode == c.inode && it->second->size == c.size) {
+      ++*unchanged;
+    } else {
+      changed->push_back(c);
+    }
+    if (it != old.end()) old.erase(it);
+  }
+  for (const auto& [rel, c] : old) removed->push_back(rel);
+}
+
+// The next image in `staging`: the current one linked (if any), tree/ anew.
+Status StartImage(store::Backing* b, const std::string& new_snapshot_dir, const std::string& replica_dir,
+                  const std::string& staging) {
+  CFS_RETURN_IF_ERROR(RemoveTree(staging));
+  if (::mkdir(staging.c_str(), 0700) != 0) return Status::FromErrno(errno, "mkdir " + staging);
+  CopyOptions opt;
+  opt.sync = false;  // SyncVolumeCopy at the end
+  if (Exists(replica_dir)) {
+    CFS_RETURN_IF_ERROR(CopyVolumeCow(b, replica_dir, staging, opt, nullptr));
+    CFS_RETURN_IF_ERROR(RemoveTree(staging + "/tree"));
+  } else if (::mkdir((staging + "/objects").c_str(), 0700) != 0) {
+    return Status::FromErrno(errno, "mkdir " + staging + "/objects");
+  }
+  return CopyVolumeTree(b, new_snapshot_dir, staging, opt, nullptr);
+}
+
+Status Install(const std::string& staging, const std::string& replica_dir) {
+  std::string parent = replica_dir.substr(0, replica_dir.rfind('/'));
+  if (!Exists(replica_dir)) {
+    if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, replica_dir.c_str(), RENAME_NOREPLACE) != 0) {
+      return Status::FromErrno(errno, "rename into " + replica_dir);
+    }
+    return FsyncDir(parent);
+  }
+  if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, replica_dir.c_str(), RENAME_EXCHANGE) != 0) {
+    return Status::FromErrno(errno, "swap into " + replica_dir);
+  }
+  CFS_RETURN_IF_ERROR(FsyncDir(parent));
+  return RemoveTree(staging);  // now the previous image
+}
+
+}  // namespace
+
+Status ShipImage(store::Backing* b, const std::string& new_snapshot_dir, const std::string& old_snapshot_dir,
+                 const std::string& replica_dir, const config::VolumeDescriptor& d, const TransferOptions& options,
+                 ShipReport* report) {
+  ShipReport local;
+  ShipReport* r = report ? report : &local;
+  int64_t t0 = NowUs();
+  CFS_ASSIGN_OR_RETURN(std::vector<ChunkFile> now, ListChunkFiles(b, new_snapshot_dir));
+  std::vector<ChunkFile> before;
+  // Without a previous image everything is sent, whatever was shipped before.
+  if (!old_snapshot_dir.empty() && Exists(replica_dir)) {
+    CFS_ASSIGN_OR_RETURN(before, ListChunkFiles(b, old_snapshot_dir));
+  }
+  std::vector<ChunkFile> changed;
+  std::vector<std::string> removed;
+  Diff(before, now, &changed, &removed, &r->chunks_unchanged);
+  const std::string staging = replica_dir + ".ship";
+  CFS_RETURN_IF_ERROR(StartImage(b, new_snapshot_dir, replica_dir, staging));
+  Status s = [&]() -> Status {
+    CFS_ASSIGN_OR_RETURN(auto receiver, LocalReceiver::Open(b, staging, staging + "/manifest"));
+    for (const auto& rel : removed) CFS_RETURN_IF_ERROR(receiver->Remove(rel));
+    CFS_RETURN_IF_ERROR(TransferChunks(b, new_snapshot_dir, changed, receiver.get(), options, &r->transfer));
+    if (::unlink((staging + "/manifest").c_str()) != 0) return Status::FromErrno(errno, "unlink manifest");
+    CFS_RETURN_IF_ERROR(config::WriteVolumeDescriptor(staging, d));
+    return SyncVolumeCopy(b, staging, false);
+  }();
+  if (s.ok()) s = Install(staging, replica_dir);
+  if (!s.ok()) {
+    Status rm = RemoveTree(staging);
+    if (!rm.ok()) log::Warn("replica ship: could not remove {}: {}", staging, rm.ToString());
+    return s;
+  }
+  r->chunks_removed = removed.size();
+  r->total_us = NowUs() - t0;
+  return Status::Ok();
+}
+
+}  // namespace cfs::snapshot
