@@ -171,6 +171,9 @@ Status ServeVolume(store::Backing* backing, SecretBytes data_key, const MountOpt
   VolumeFsConfig config;
   config.read_only = o.read_only;
   config.writeback_cache = !o.read_only && getenv("CIPHERFS_NO_WRITEBACK_CACHE") == nullptr;
+  // A read-only mount may run beside the cluster's writer (same-region
+  // replica, docs/regions.md): names and attributes expire after 1 s.
+  if (o.read_only) config.timeout = 1.0;
   VolumeFs fs(backing, data_store.get(), &tree, keys.get(), root_fd, *root_st, config);
   return RunSession(&fs, data_store.get(), o);
 }

@@ -48,6 +48,7 @@ Result<struct stat> VolumeFs::FixAttr(Inode& inode, struct stat st) {
       allocated = inode.known_allocated;
     }
   }
+  if (config_.read_only) size.reset();  // a writer may run beside (replicas): the inode file says
   if (!size) {
     CFS_ASSIGN_OR_RETURN(store::ScopedFd fd, Reopen(inode, O_RDONLY));
     CFS_ASSIGN_OR_RETURN(uint64_t n, store_->ReadSize(fd.get()));

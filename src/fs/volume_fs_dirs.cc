@@ -35,6 +35,7 @@ Result<Reply> VolumeFs::Opendir(fuse_ino_t ino, fuse_file_info* fi) {
   fi->fh = reinterpret_cast<uint64_t>(h.release());
   fi->cache_readdir = 1;  // cipherfs is the only writer; the kernel drops it on changes it makes
   fi->keep_cache = 1;
+  if (config_.read_only) fi->cache_readdir = fi->keep_cache = 0;  // a writer may run beside (replicas)
   return Reply(ReplyOpen{*fi});
 }
 

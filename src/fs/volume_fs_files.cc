@@ -97,6 +97,7 @@ Result<Reply> VolumeFs::Create(const Caller& c, fuse_ino_t parent, const char* n
     return data.status();
   }
   SetOpenFlags(fi, config_.writeback_cache);
+  if (config_.read_only) fi->keep_cache = 0;  // a writer may run beside (replicas): no stale pages
   fi->fh = reinterpret_cast<uint64_t>(new FileHandle{Shared(inode), std::move(*data), fi->flags});
   return Reply(ReplyCreate{e.e, *fi});
 }
@@ -115,6 +116,7 @@ Result<Reply> VolumeFs::Open(fuse_ino_t ino, fuse_file_info* fi) {
     TouchMtime(inode);
   }
   SetOpenFlags(fi, config_.writeback_cache);
+  if (config_.read_only) fi->keep_cache = 0;  // a writer may run beside (replicas): no stale pages
   fi->fh = reinterpret_cast<uint64_t>(new FileHandle{Shared(inode), std::move(data), fi->flags});
   return Reply(ReplyOpen{*fi});
 }

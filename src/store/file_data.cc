@@ -1,5 +1,9 @@
 // FileData: reads, writes, size and sync of one regular file's contents.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <functional>
 #include <thread>
@@ -99,8 +103,65 @@ Status FileData::Impl::PersistSize(uint64_t new_size) {
   return Status::Ok();
 }
 
+namespace {
+
+// A read-only mount may serve a volume its writer is changing (a same-region
+// replica, docs/regions.md): each read takes the size the writer last wrote
+// to the inode file. A record that does not verify (being rewritten) keeps
+// the size known so far.
+template <typename FileImpl>  // FileData::Impl (private: named by deduction)
+void RefreshSizeForReader(FileImpl& f) {
+  uint8_t rec[format::kInodeSize];
+  Result<size_t> n = f.store->backing->PRead(f.inode_fd, rec, sizeof rec, 0);
+  if (!n.ok() || *n != sizeof rec) return;
+  Result<format::InodeRecord> r = format::DecodeInode(*f.store->auth, ByteView(rec, *n));
+  if (r.ok() && r->id == f.id) f.size.store(r->size);
+}
+
+// Blocks for a read-only mount beside a live writer: the chunk header is
+// read again (the writer may have written or punched blocks since), a
+// descriptor left on a file a copy-on-write break replaced (unlinked) is
+// reopened, and a block read between the writer's tag and data writes
+// (fails to authenticate) is read again from fresh state a few times
+// before it is an error.
+constexpr int kReaderRetries = 8;
+
+template <typename FileImpl>
+Status ReaderReadBlocks(FileImpl& f, ChunkState& cs, uint32_t b0, uint32_t n, uint8_t* out) {
+  Status s;
+  for (int attempt = 0; attempt < kReaderRetries; ++attempt) {
+    if (attempt > 0) ::usleep(1000u << std::min(attempt, 5));
+    bool exists;
+    {
+      std::lock_guard<std::mutex> l(cs.mu);
+      exists = cs.loaded && cs.exists;
+    }
+    if (exists) {
+      auto fd = f.Fd(cs.index, false);
+      Result<struct stat> st = fd.ok() ? f.store->backing->Fstat((*fd)->fd()) : Result<struct stat>(fd.status());
+      if (!st.ok() || st->st_nlink == 0) f.store->fds->Erase(f.id, cs.index);
+    }
+    {
+      std::lock_guard<std::mutex> l(cs.mu);
+      uint32_t had = 0;
+      for (uint8_t byte : cs.header.map) had += uint32_t(std::popcount(byte));
+      if (cs.exists) f.allocated_blocks.fetch_sub(std::min<uint64_t>(had, f.allocated_blocks.load()));
+      cs.loaded = false;
+      cs.exists = false;
+      cs.error = Status::Ok();
+      cs.header = format::ChunkHeader{};
+    }
+    s = f.ReadBlocks(cs, b0, n, out);
+    if (s.ok() || s.code() != Code::kDataLoss) return s;
+  }
+  return s;
+}
+
+}  // namespace
+
 Result<size_t> FileData::Read(uint64_t offset, size_t length, uint8_t* out) {
   Impl& f = *impl_;
+  if (f.store->options.read_only) RefreshSizeForReader(f);
   uint64_t size = f.size.load();
   if (offset >= size || length == 0) return size_t{0};
   uint64_t end = std::min<uint64_t>(size, offset + length);
@@ -114,9 +175,13 @@ Result<size_t> FileData::Read(uint64_t offset, size_t length, uint8_t* out) {
     uint64_t seg_end = seg_start + uint64_t{seg.n} * format::kBlock;
     uint64_t from = std::max(seg_start, offset), to = std::min(seg_end, end);
     uint8_t* dst = out + (from - offset);
-    if (from == seg_start && to == seg_end) return f.ReadBlocks(*cs, seg.b0, seg.n, dst);
+    auto read = [&](uint8_t* to_buf) {
+      return f.store->options.read_only ? ReaderReadBlocks(f, *cs, seg.b0, seg.n, to_buf)
+                                        : f.ReadBlocks(*cs, seg.b0, seg.n, to_buf);
+    };
+    if (from == seg_start && to == seg_end) return read(dst);
     uint8_t* tmp = StagingBuffer(size_t{seg.n} * format::kBlock);
-    CFS_RETURN_IF_ERROR(f.ReadBlocks(*cs, seg.b0, seg.n, tmp));
+    CFS_RETURN_IF_ERROR(read(tmp));
     std::memcpy(dst, tmp + (from - seg_start), to - from);
     return Status::Ok();
   });
