@@ -7,6 +7,7 @@
 #include "cli/exit_codes.h"
 #include "cli/kms_commands.h"
 #include "cli/mount_commands.h"
+#include "cli/region_cli.h"
 #include "cli/snapshot_cli.h"
 #include "cli/stats_commands.h"
 
@@ -166,6 +167,8 @@ int RunCli(int argc, char** argv, const Wiring& wiring) {
   RegisterSnapshotCommands(app, app.get_subcommand("cluster"),
                            {[&p](CLI::App* sub) { AddCommon(sub, &p); },
                             [&p](std::function<Status(Context&)> f) { p.action = std::move(f); }});
+  RegisterRegionCommands(app, {[&p](CLI::App* sub) { AddCommon(sub, &p); },
+                               [&p](std::function<Status(Context&)> f) { p.action = std::move(f); }});
   RegisterStatsCommand(app, {[&p](CLI::App* sub) { AddCommon(sub, &p); },
                              [&p](std::function<Status(Context&)> f) { p.action = std::move(f); }});
   try {

@@ -1,0 +1,30 @@
+// `cipherfs snapshot copy`: a snapshot copied within its region (another
+// key may be named: the data key is re-wrapped, the chunks are hard-linked)
+// or to another region (the chunks travel as ciphertext, each checked by
+// SHA-256 on arrival, resumable; the data key is decrypted by the source
+// region's KMS and encrypted by the target region's under a key of that
+// region). DESIGN.md rule 4; docs/regions.md.
+// Thread safety: one command per process.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "cli/context.h"
+
+namespace cfs::cli {
+
+struct SnapshotCopyArgs {
+  std::string source_snapshot;
+  std::optional<std::string> source_region;  // default: the target region (--region)
+  std::string target_snapshot;
+  std::optional<std::string> kms_key_id;     // a key of the target region
+  bool abort = false;                        // remove an interrupted copy's staging folder
+};
+
+Status SnapshotCopy(Context& ctx, const SnapshotCopyArgs& args);
+
+// A Context for `region` (same home, account and wiring).
+Context ContextForRegion(const Context& ctx, const std::string& region);
+
+}  // namespace cfs::cli

@@ -1,0 +1,297 @@
+#include "cli/replica_commands.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/cluster_commands.h"
+#include "cli/exit_codes.h"
+#include "cli/mount_commands.h"
+#include "cli/region_commands.h"
+#include "cli/snapshot_commands.h"
+#include "common/atomic_file.h"
+#include "snapshot/replica_ship.h"
+#include "snapshot/snapshot.h"
+
+namespace cfs::cli {
+namespace {
+
+constexpr char kRelReplicaOf[] = "replica-of";
+constexpr char kRelPromoted[] = "promoted-from-replica";
+// Bound on how stale a same-region replica's view is after the writer's
+// fsync: its name and attribute timeout (fs/mount.cc, read-only mounts).
+constexpr int kSameRegionLagBoundMs = 1000;
+
+std::string ReplicasDir(const Context& ctx) { return ctx.config.RegionDir() + "/replicas"; }
+std::string ReplicaDir(const Context& ctx, const std::string& id) { return ReplicasDir(ctx) + "/" + id; }
+std::string StatePath(const Context& ctx, const std::string& id) { return ReplicaDir(ctx, id) + ".json"; }
+
+int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
+
+Result<nlohmann::json> LoadState(const Context& ctx, const std::string& id) {
+  if (!config::IsValidVolumeId(id)) return InvalidArgument(fmt::format("'{}' is not a valid replica id", id));
+  Result<std::string> text = ReadSmallFile(StatePath(ctx, id), 64 * 1024);
+  if (!text.ok() && text.status().code() == Code::kNotFound) {
+    return NotFound(fmt::format("replica {} not found in region {}; create it with: cipherfs replica create", id,
+                                ctx.config.region));
+  }
+  CFS_RETURN_IF_ERROR(text.status());
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("kind") || !j.contains("source")) {
+    return DataLoss(fmt::format("{} is not a replica state file", StatePath(ctx, id)));
+  }
+  return j;
+}
+
+Status SaveState(const Context& ctx, const std::string& id, const nlohmann::json& j) {
+  return WriteFileAtomically(StatePath(ctx, id), j.dump(2) + "\n", 0600);
+}
+
+// Rule 6: a replica has its source's encryption.
+Status CheckEncryption(const config::VolumeDescriptor& src, const ReplicaCreateArgs& a, bool cross) {
+  if (!src.storage_encrypted && (a.storage_encrypted || a.kms_key_id)) {
+    return FailedPrecondition(fmt::format("cluster {} is not encrypted, so its replica can't be (DESIGN rule 6); "
+                                          "drop --storage-encrypted/--kms-key-id, or restore a snapshot of it "
+                                          "with --kms-key-id for an encrypted cluster", src.id));
+  }
+  if (src.storage_encrypted && cross && !a.kms_key_id) {
+    return FailedPrecondition(fmt::format("cluster {} is encrypted, so its replica in another region must be too "
+                                          "(DESIGN rule 6), under a key of that region; add --kms-key-id KEY",
+                                          src.id));
+  }
+  if (src.storage_encrypted && !cross && a.kms_key_id) {
+    return FailedPrecondition(fmt::format("a same-region replica is the source's own volume under its key {} "
+                                          "(DESIGN rule 6); drop --kms-key-id", src.kms_key_arn));
+  }
+  return Status::Ok();
+}
+
+Status CreateSameRegion(Context& ctx, const config::VolumeDescriptor& src, const ReplicaCreateArgs& a) {
+  if (a.mountpoint.empty()) {
+    return InvalidArgument("a same-region replica is a read-only mount: give --mountpoint DIR");
+  }
+  nlohmann::json state{{"kind", "same-region"}, {"source", src.id}, {"source_arn", src.arn},
+                       {"mountpoint", a.mountpoint}, {"created_at", config::NowRfc3339()}};
+  CFS_RETURN_IF_ERROR(MakeDirs(ReplicasDir(ctx), 0755));
+  CFS_RETURN_IF_ERROR(SaveState(ctx, a.id, state));
+  MountArgs m;
+  m.id = src.id;
+  m.mountpoint = a.mountpoint;
+  m.options = a.options;
+  m.foreground = a.foreground;
+  m.read_only = true;
+  Status s = Mount(ctx, m);
+  if (!s.ok()) (void)::unlink(StatePath(ctx, a.id).c_str());
+  return s;
+}
+
+// The replica's descriptor: a cluster of this region whose data key is the
+// source's, decrypted in the source region and encrypted under `key` here.
+Result<config::VolumeDescriptor> ReplicaDescriptor(Context& ctx, Context& src_ctx, const config::VolumeDescriptor& src,
+                                                   const std::string& id, const std::optional<std::string>& key) {
+  config::VolumeDescriptor d = src;
+  d.kind = config::VolumeKind::kCluster;
+  d.id = id;
+  d.arn = ClusterArn(ctx, id);
+  d.region = ctx.config.region;
+  d.status = "available";
+  d.created_at = config::NowRfc3339();
+  d.lineage.push_back({kRelReplicaOf, src.arn, d.created_at});
+  if (!src.storage_encrypted) return d;
+  CFS_ASSIGN_OR_RETURN(auto source_kms, src_ctx.open_kms(src_ctx.config.region));
+  CFS_ASSIGN_OR_RETURN(keymgr::DecryptResult plain,
+                       source_kms->Decrypt(src.wrapped_data_key, ClusterEncryptionContext(src.arn), src.kms_key_arn));
+  CFS_ASSIGN_OR_RETURN(auto kms, ctx.open_kms(ctx.config.region));
+  CFS_ASSIGN_OR_RETURN(keymgr::EncryptResult w, kms->Encrypt(*key, plain.plaintext, ClusterEncryptionContext(d.arn)));
+  d.wrapped_data_key = std::move(w.ciphertext_blob);
+  d.kms_key_arn = w.key_arn;
+  return d;
+}
+
+// One shipment under the replica's lock: snapshot the source, ship, record.
+Status ShipOnce(Context& ctx, const std::string& id, nlohmann::json& state, snapshot::ShipReport* report) {
+  Context src = ContextForRegion(ctx, state.at("source_region").get<std::string>());
+  std::string cluster = state.at("source").get<std::string>();
+  int64_t gen = state.value("generation", 0) + 1;
+  std::string snap_id = fmt::format("replica-{}-{}", id, gen);
+  CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor c, LoadCluster(src, cluster));
+  config::VolumeDescriptor sd = SnapshotDescriptor(src, c, snap_id, "manual");
+  nlohmann::json snap_report;
+  {
+    std::error_code ec;
+    if (std::filesystem::exists(SnapshotDir(src, snap_id), ec)) (void)snapshot::DeleteVolume(SnapshotsDir(src), snap_id);
+  }
+  CFS_RETURN_IF_ERROR(CowCopyOfCluster(src, cluster, sd, &snap_report));
+  std::string old_snap = state.value("last_snapshot", "");
+  CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, config::ReadVolumeDescriptor(ReplicaDir(ctx, id) + ".desc"));
+  snapshot::TransferOptions opt;
+  Status s = snapshot::ShipImage(ctx.backing, SnapshotDir(src, snap_id),
+                                 old_snap.empty() ? "" : SnapshotDir(src, old_snap), ReplicaDir(ctx, id), d, opt,
+                                 report);
+  if (!s.ok()) {
+    (void)snapshot::DeleteVolume(SnapshotsDir(src), snap_id);
+    return s;
+  }
+  state["generation"] = gen;
+  state["last_snapshot"] = snap_id;
+  state["shipped_point_in_time"] = sd.created_at;
+  state["shipped_unix"] = UnixNow();
+  CFS_RETURN_IF_ERROR(SaveState(ctx, id, state));
+  if (!old_snap.empty()) (void)snapshot::DeleteVolume(SnapshotsDir(src), old_snap);
+  return Status::Ok();
+}
+
+Status ShipLocked(Context& ctx, const std::string& id, snapshot::ShipReport* report) {
+  CFS_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(ReplicaDir(ctx, id) + ".lock", FileLock::Mode::kExclusive));
+  CFS_ASSIGN_OR_RETURN(nlohmann::json state, LoadState(ctx, id));
+  if (state["kind"] != "cross-region") {
+    return FailedPrecondition(fmt::format("replica {} shares its source's volume; there is nothing to ship", id));
+  }
+  return ShipOnce(ctx, id, state, report);
+}
+
+void PrintShip(Context& ctx, const std::string& id, const snapshot::ShipReport& r) {
+  *ctx.out << fmt::format("shipped replica {}: {} chunk(s) changed ({:.1f} MiB), {} unchanged, {} removed, {:.2f} s\n",
+                          id, r.transfer.chunks_done, r.transfer.bytes_done / 1048576.0, r.chunks_unchanged,
+                          r.chunks_removed, r.total_us / 1e6);
+}
+
+Status CreateCrossRegion(Context& ctx, const config::VolumeDescriptor& src, Context& src_ctx,
+                         const ReplicaCreateArgs& a) {
+  std::error_code ec;
+  if (std::filesystem::exists(ClusterDir(ctx, a.id), ec)) {
+    return AlreadyExists(fmt::format("cluster {} already exists in region {}; choose another --id", a.id,
+                                     ctx.config.region));
+  }
+  CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, ReplicaDescriptor(ctx, src_ctx, src, a.id, a.kms_key_id));
+  CFS_RETURN_IF_ERROR(MakeDirs(ReplicasDir(ctx), 0755));
+  CFS_RETURN_IF_ERROR(MakeDirs(ReplicaDir(ctx, a.id) + ".desc", 0700));
+  CFS_RETURN_IF_ERROR(config::WriteVolumeDescriptor(ReplicaDir(ctx, a.id) + ".desc", d));
+  nlohmann::json state{{"kind", "cross-region"},  {"source", src.id},          {"source_arn", src.arn},
+                       {"source_region", src_ctx.config.region}, {"arn", d.arn}, {"generation", 0},
+                       {"created_at", d.created_at}};
+  CFS_RETURN_IF_ERROR(SaveState(ctx, a.id, state));
+  snapshot::ShipReport report;
+  Status s = ShipLocked(ctx, a.id, &report);
+  if (!s.ok()) {
+    std::filesystem::remove_all(ReplicaDir(ctx, a.id) + ".desc", ec);
+    std::filesystem::remove_all(ReplicaDir(ctx, a.id), ec);
+    (void)::unlink(StatePath(ctx, a.id).c_str());
+    return s;
+  }
+  *ctx.out << fmt::format("created replica {} of {} ({}) in region {}{}\n", a.id, src.id, src_ctx.config.region,
+                          ctx.config.region, d.storage_encrypted ? ", encrypted with " + d.kms_key_arn : "");
+  PrintShip(ctx, a.id, report);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ReplicaCreate(Context& ctx, const ReplicaCreateArgs& a) {
+  if (!config::IsValidVolumeId(a.id)) {
+    return InvalidArgument(fmt::format("'{}' is not a valid replica id; use 1-63 letters, digits and hyphens", a.id));
+  }
+  std::string source_region = a.source_region.value_or(ctx.config.region);
+  if (!config::IsValidRegionName(source_region)) {
+    return InvalidArgument(fmt::format("'{}' is not a valid region name", source_region));
+  }
+  Context src_ctx = ContextForRegion(ctx, source_region);
+  CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor src, LoadCluster(src_ctx, a.source));
+  bool cross = source_region != ctx.config.region;
+  CFS_RETURN_IF_ERROR(CheckEncryption(src, a, cross));
+  std::error_code ec;
+  if (std::filesystem::exists(StatePath(ctx, a.id), ec)) {
+    return AlreadyExists(fmt::format("replica {} already exists in region {}; choose another --id", a.id,
+                                     ctx.config.region));
+  }
+  if (!cross) return CreateSameRegion(ctx, src, a);
+  if (!a.mountpoint.empty()) {
+    return InvalidArgument("a cross-region replica is not mounted while it follows its source; drop --mountpoint "
+                           "(promote it to mount it)");
+  }
+  return CreateCrossRegion(ctx, src, src_ctx, a);
+}
+
+Status ReplicaShip(Context& ctx, const std::string& id, bool follow, int interval_ms) {
+  do {
+    snapshot::ShipReport report;
+    CFS_RETURN_IF_ERROR(ShipLocked(ctx, id, &report));
+    PrintShip(ctx, id, report);
+    ctx.out->flush();
+    if (follow) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+  } while (follow);
+  return Status::Ok();
+}
+
+Status ReplicaDescribe(Context& ctx, const std::string& id) {
+  CFS_ASSIGN_OR_RETURN(nlohmann::json state, LoadState(ctx, id));
+  nlohmann::json j{{"DBClusterIdentifier", id},
+                   {"ReplicationSourceIdentifier", state.value("source_arn", "")},
+                   {"ReplicaKind", state.value("kind", "")},
+                   {"Region", ctx.config.region}};
+  if (state["kind"] == "same-region") {
+    std::string mp = state.value("mountpoint", "");
+    j["Mountpoint"] = mp;
+    j["Mounted"] = MountedFsType(mp) == "fuse.cipherfs";
+    j["ReplicaLagBoundSeconds"] = kSameRegionLagBoundMs / 1000.0;
+  } else {
+    Result<config::VolumeDescriptor> d = config::ReadVolumeDescriptor(ReplicaDir(ctx, id) + ".desc");
+    if (d.ok()) {
+      j["DBClusterArn"] = d->arn;
+      j["StorageEncrypted"] = d->storage_encrypted;
+      if (d->storage_encrypted) j["KmsKeyId"] = d->kms_key_arn;
+    }
+    j["SourceRegion"] = state.value("source_region", "");
+    j["ShippedPointInTime"] = state.value("shipped_point_in_time", "");
+    j["Generation"] = state.value("generation", 0);
+    j["ReplicaLagSeconds"] = UnixNow() - state.value("shipped_unix", int64_t{0});
+  }
+  if (ctx.json) {
+    *ctx.out << nlohmann::json{{"DBClusters", nlohmann::json::array({j})}}.dump(2) << "\n";
+    return Status::Ok();
+  }
+  for (const auto& [k, v] : j.items()) {
+    *ctx.out << fmt::format("{:<28} {}\n", k, v.is_string() ? v.get<std::string>() : v.dump());
+  }
+  return Status::Ok();
+}
+
+Status ReplicaPromote(Context& ctx, const std::string& id) {
+  CFS_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(ReplicaDir(ctx, id) + ".lock", FileLock::Mode::kExclusive));
+  CFS_ASSIGN_OR_RETURN(nlohmann::json state, LoadState(ctx, id));
+  if (state["kind"] != "cross-region") {
+    return FailedPrecondition(fmt::format("replica {} is a read-only mount of cluster {} in this region; unmount it "
+                                          "(its source is already writable)", id, state.value("source", "")));
+  }
+  CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, config::ReadVolumeDescriptor(ReplicaDir(ctx, id)));
+  d.lineage.push_back({kRelPromoted, d.arn, config::NowRfc3339()});
+  CFS_RETURN_IF_ERROR(config::WriteVolumeDescriptor(ReplicaDir(ctx, id), d));
+  CFS_RETURN_IF_ERROR(MakeDirs(ClustersDir(ctx), 0755));
+  if (::renameat2(AT_FDCWD, ReplicaDir(ctx, id).c_str(), AT_FDCWD, ClusterDir(ctx, id).c_str(), RENAME_NOREPLACE) !=
+      0) {
+    if (errno == EEXIST || errno == ENOTEMPTY) {
+      return AlreadyExists(fmt::format("cluster {} already exists in region {}", id, ctx.config.region));
+    }
+    return Status::FromErrno(errno, "rename " + ReplicaDir(ctx, id));
+  }
+  CFS_RETURN_IF_ERROR(FsyncDir(ClustersDir(ctx)));
+  std::error_code ec;
+  std::filesystem::remove_all(ReplicaDir(ctx, id) + ".desc", ec);
+  (void)::unlink(StatePath(ctx, id).c_str());
+  Context src = ContextForRegion(ctx, state.value("source_region", ctx.config.region));
+  std::string last = state.value("last_snapshot", "");
+  if (!last.empty()) (void)snapshot::DeleteVolume(SnapshotsDir(src), last);
+  *ctx.out << fmt::format("promoted replica {} to a standalone cluster in region {} (image of {} at {})\n", id,
+                          ctx.config.region, state.value("source", ""), state.value("shipped_point_in_time", ""));
+  return Status::Ok();
+}
+
+}  // namespace cfs::cli
