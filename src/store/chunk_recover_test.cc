@@ -15,20 +15,6 @@ using testing::StoreFixture;
 
 class TornRewriteTest : public StoreFixture {
  protected:
-  Bytes ReadAt(const std::string& path, uint64_t off, size_t n) {
-    Bytes b(n);
-    int fd = open(path.c_str(), O_RDONLY);
-    EXPECT_GE(fd, 0);
-    EXPECT_EQ(pread(fd, b.data(), n, off_t(off)), ssize_t(n));
-    close(fd);
-    return b;
-  }
-  void WriteAt(const std::string& path, uint64_t off, const Bytes& b) {
-    int fd = open(path.c_str(), O_WRONLY);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(pwrite(fd, b.data(), b.size(), off_t(off)), ssize_t(b.size()));
-    close(fd);
-  }
   // Block 0 of file "a" holds `before` (synced), then `after` is written
   // over it at `off` and the power is cut: the data page on disk keeps the
   // old ciphertext in the sectors of `old_sectors` (bit j = sector j), the

@@ -20,20 +20,6 @@ using testing::StoreFixture;
 
 class RecoveryTest : public StoreFixture {
  protected:
-  Bytes ReadAt(const std::string& path, uint64_t off, size_t n) {
-    Bytes b(n);
-    int fd = open(path.c_str(), O_RDONLY);
-    EXPECT_GE(fd, 0);
-    EXPECT_EQ(pread(fd, b.data(), n, off_t(off)), ssize_t(n));
-    close(fd);
-    return b;
-  }
-  void WriteAt(const std::string& path, uint64_t off, const Bytes& b) {
-    int fd = open(path.c_str(), O_WRONLY);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(pwrite(fd, b.data(), b.size(), off_t(off)), ssize_t(b.size()));
-    close(fd);
-  }
   uint64_t SlotsOff(uint32_t b) const { return 4096 + uint64_t{b} * 96; }
   uint64_t DataOff(uint32_t b) const { return DataOffset() + uint64_t{b} * 4096; }
 };

@@ -87,6 +87,21 @@ class StoreFixture : public ::testing::TestWithParam<bool> {
     std::string hex = HexEncode(id);
     return dir_ + "/objects/" + hex.substr(0, 2) + "/" + hex + "/" + std::to_string(c);
   }
+  // Raw access to a host file of the volume (chunk files), for crash tests.
+  Bytes ReadAt(const std::string& path, uint64_t off, size_t n) {
+    Bytes b(n);
+    int fd = open(path.c_str(), O_RDONLY);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(pread(fd, b.data(), n, off_t(off)), ssize_t(n));
+    close(fd);
+    return b;
+  }
+  void WriteAt(const std::string& path, uint64_t off, const Bytes& b) {
+    int fd = open(path.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(pwrite(fd, b.data(), b.size(), off_t(off)), ssize_t(b.size()));
+    close(fd);
+  }
   uint64_t DataOffset() const {
     return 4096 + ((uint64_t{options_.chunk_blocks} * 96 + 4095) / 4096) * 4096;
   }
