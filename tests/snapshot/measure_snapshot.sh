@@ -1,8 +1,8 @@
 #!/bin/bash
 # Snapshot figures of issue 5 (not a test; docs/snapshots.md "Measured"):
 # for each size: an encrypted cluster filled with SIZE GiB, a writer doing
-# 8 KiB pwrite+fdatasync at random offsets of a 256 MiB file; a snapshot
-# taken through the daemon while it runs: the daemon's write pause, the
+# 8 KiB pwrite+fdatasync at random offsets of a 256 MiB file from 3 s
+# before a snapshot (taken through the daemon) until 1 s after it returned: the daemon's write pause, the
 # writer's longest stall (against its longest stall in the same time without
 # a snapshot) and the snapshot's completion time; then fio 8 KiB random
 # writes (fdatasync each) right after a snapshot against without one (the
@@ -18,16 +18,17 @@ M=$WORK/m
 mkdir -p "$M"
 trap 'mountpoint -q "$M" && "$CIPHERFS" umount "$M" >/dev/null; rm -rf "$WORK"' EXIT
 
-writer() {  # writer FILE SECONDS OUT: max and p99 latency (ms) of 8 KiB pwrite+fdatasync
-  python3 - "$1" "$2" "$3" <<'EOF'
+writer() {  # writer FILE SECONDS OUT [STOPFILE]: max and p99 latency (ms) of 8 KiB pwrite+fdatasync
+  python3 - "$1" "$2" "$3" "${4:-}" <<'EOF'
 import os, random, sys, time
-path, secs, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+path, secs, out, stop = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
 fd = os.open(path, os.O_RDWR)
 size = os.fstat(fd).st_size
 buf = os.urandom(8192)
 lat = []
+open(out + ".ready", "w").close()
 end = time.monotonic() + secs
-while time.monotonic() < end:
+while (time.monotonic() < end) if not stop else not os.path.exists(stop):
     off = random.randrange(0, size // 8192) * 8192
     t = time.monotonic()
     os.pwrite(fd, buf, off)
@@ -53,11 +54,16 @@ for gib in $SIZES; do
   dd if=/dev/urandom of="$M/hot" bs=1M count=256 conv=fsync status=none
   echo "== $gib GiB: filled in $(echo "$(date +%s.%N) - $t0" | bc | cut -c1-5) s"
   writer "$M/hot" 6 "$WORK/base" ; echo "   writer without snapshot: max/p99 ms, ops: $(cat "$WORK/base")"
-  writer "$M/hot" 8 "$WORK/with" & W=$!
+  rm -f "$WORK/stop"
+  rm -f "$WORK/with.ready"
+  writer "$M/hot" 0 "$WORK/with" "$WORK/stop" & W=$!
+  while [ ! -e "$WORK/with.ready" ]; do sleep 0.1; done  # python starts slowly on a loaded host
   sleep 3
   ts=$(date +%s%N)
   "$CIPHERFS" snapshot create --cluster "$id" --id "$id-s1" --output json >"$WORK/s.json"
   te=$(date +%s%N)
+  sleep 1
+  touch "$WORK/stop"
   wait $W
   echo "   snapshot: daemon pause $(( $(jq -r '.DBClusterSnapshot.WritePauseMicroseconds' "$WORK/s.json") / 1000 )) ms," \
        "command $(( (te - ts) / 1000000 )) ms; writer with snapshot: max/p99 ms, ops: $(cat "$WORK/with")"
