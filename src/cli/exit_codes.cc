@@ -17,6 +17,11 @@ int KmsExitCode(keymgr::KmsErrorType type) {
     case KmsErrorType::kValidation: return kExitKmsValidation;
     case KmsErrorType::kIncorrectKey: return kExitKmsIncorrectKey;
     case KmsErrorType::kInternal: return kExitKmsInternal;
+    case KmsErrorType::kMalformedPolicyDocument: return kExitKmsMalformedPolicy;
+    case KmsErrorType::kLimitExceeded: return kExitKmsLimitExceeded;
+    case KmsErrorType::kUnsupportedOperation: return kExitKmsUnsupported;
+    case KmsErrorType::kInvalidGrantId: return kExitKmsInvalidGrantId;
+    case KmsErrorType::kInvalidGrantToken: return kExitKmsInvalidGrantToken;
   }
   return kExitInternal;
 }

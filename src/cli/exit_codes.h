@@ -32,6 +32,11 @@ enum ExitCode : int {
   kExitKmsValidation = 26,       // ValidationException
   kExitKmsIncorrectKey = 27,     // IncorrectKeyException
   kExitKmsInternal = 28,         // KMSInternalException
+  kExitKmsMalformedPolicy = 29,  // MalformedPolicyDocumentException
+  kExitKmsLimitExceeded = 30,    // LimitExceededException
+  kExitKmsUnsupported = 31,      // UnsupportedOperationException
+  kExitKmsInvalidGrantId = 32,   // InvalidGrantIdException
+  kExitKmsInvalidGrantToken = 33,  // InvalidGrantTokenException
 };
 
 // The exit code of a failed Status (KMS error names first, then the code).

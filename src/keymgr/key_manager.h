@@ -27,6 +27,7 @@
 #include "common/encoding.h"
 #include "common/result.h"
 #include "common/secret_bytes.h"
+#include "keymgr/audit_log.h"
 #include "keymgr/identifiers.h"
 #include "keymgr/key_store.h"
 
@@ -87,6 +88,51 @@ struct ReEncryptResult {
   Bytes ciphertext_blob;
   std::string source_key_arn;
   std::string key_arn;  // destination
+  std::string source_key_material_id;
+  std::string destination_key_material_id;
+};
+
+struct RotationStatus {
+  std::string key_id;  // ARN
+  bool rotation_enabled = false;
+  std::optional<uint32_t> rotation_period_days;
+  std::optional<int64_t> next_rotation_date;
+  std::optional<int64_t> on_demand_rotation_start_date;
+};
+
+struct CreateGrantRequest {
+  std::string key_id;  // key id or key ARN
+  std::string grantee_principal;  // a local user name or its principal ARN
+  std::string retiring_principal;  // optional
+  std::vector<std::string> operations;
+  std::optional<EncryptionContext> ec_equals;  // Constraints.EncryptionContextEquals
+  std::optional<EncryptionContext> ec_subset;  // Constraints.EncryptionContextSubset
+  std::string name;                            // optional; makes retries idempotent
+};
+
+struct CreateGrantResult {
+  std::string grant_id;
+  std::string grant_token;
+};
+
+struct GrantListEntry {
+  std::string key_id;  // ARN
+  std::string grant_id;
+  std::string name;
+  int64_t creation_date = 0;
+  std::string grantee_principal;
+  std::string retiring_principal;
+  std::string issuing_account;
+  std::vector<std::string> operations;
+  std::optional<EncryptionContext> ec_equals;
+  std::optional<EncryptionContext> ec_subset;
+};
+
+// RetireGrant: by token, or by key (id or ARN) and grant id.
+struct RetireGrantRequest {
+  std::optional<std::string> grant_token;
+  std::optional<std::string> key_id;
+  std::optional<std::string> grant_id;
 };
 
 class KeyManager {
@@ -131,6 +177,42 @@ class KeyManager {
   virtual Result<ReEncryptResult> ReEncrypt(ByteView ciphertext_blob, const EncryptionContext& source_context,
                                             const std::string& destination_key_identifier,
                                             const EncryptionContext& destination_context) = 0;
+
+  // --- The rest of the key lifecycle (issue 4). Defaults answer
+  // UnsupportedOperationException so that test doubles need not implement
+  // them. key_id_or_arn: key id or key ARN only (aliases: ValidationException).
+
+  // Points an existing customer alias at another key (AlreadyExists rules
+  // as CreateAlias; KMSInvalidStateException if the target is pending deletion).
+  virtual Status UpdateAlias(const std::string& alias_name, const std::string& target_key_id_or_arn);
+  virtual Status DeleteAlias(const std::string& alias_name);
+  // Enabled/Disabled -> PendingDeletion for 7..30 days (the key and its
+  // material are destroyed when the window ends); returns the new metadata.
+  virtual Result<KeyMetadata> ScheduleKeyDeletion(const std::string& key_id_or_arn, int pending_window_in_days);
+  // PendingDeletion -> Disabled.
+  virtual Result<KeyMetadata> CancelKeyDeletion(const std::string& key_id_or_arn);
+  // Automatic rotation every `rotation_period_in_days` (90..2560, default 365).
+  virtual Status EnableKeyRotation(const std::string& key_id_or_arn, std::optional<int> rotation_period_in_days);
+  virtual Status DisableKeyRotation(const std::string& key_id_or_arn);
+  virtual Result<RotationStatus> GetKeyRotationStatus(const std::string& key_id_or_arn);
+  // A new material version at once (at most 25 per key); returns the key id.
+  virtual Result<std::string> RotateKeyOnDemand(const std::string& key_id_or_arn);
+  // As GenerateDataKey without the plaintext (its own grant operation).
+  virtual Result<GenerateDataKeyResult> GenerateDataKeyWithoutPlaintext(const std::string& key_identifier,
+                                                                        const EncryptionContext& context,
+                                                                        size_t number_of_bytes = 32);
+  virtual Result<CreateGrantResult> CreateGrant(const CreateGrantRequest& request);
+  virtual Result<std::vector<GrantListEntry>> ListGrants(const std::string& key_id_or_arn);
+  virtual Status RevokeGrant(const std::string& key_id_or_arn, const std::string& grant_id);
+  virtual Status RetireGrant(const RetireGrantRequest& request);
+  // The key policy document (PolicyName must be "default").
+  virtual Result<std::string> GetKeyPolicy(const std::string& key_id_or_arn);
+  virtual Status PutKeyPolicy(const std::string& key_id_or_arn, const std::string& policy);
+
+  // The region's audit log (account root only): its text, and the check of
+  // its hash chain and sealed head (audit_log.h).
+  virtual Result<std::string> ReadAuditLog();
+  virtual Result<AuditVerifyReport> VerifyAuditLog();
 };
 
 }  // namespace cfs::keymgr

@@ -1,5 +1,11 @@
 #include "keymgr/key_store.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -16,14 +22,44 @@ json VersionToJson(const MaterialVersion& v) {
               {"created", v.created}};
 }
 
+json GrantToJson(const GrantRecord& g) {
+  json j{{"grant_id", g.grant_id}, {"grant_token", g.grant_token}, {"name", g.name},
+         {"grantee_principal", g.grantee_principal}, {"retiring_principal", g.retiring_principal},
+         {"issuing_account", g.issuing_account}, {"operations", g.operations},
+         {"creation_date", g.creation_date}};
+  if (g.ec_equals) j["encryption_context_equals"] = *g.ec_equals;
+  if (g.ec_subset) j["encryption_context_subset"] = *g.ec_subset;
+  return j;
+}
+
+GrantRecord GrantFromJson(const json& j) {
+  GrantRecord g;
+  g.grant_id = j.at("grant_id").get<std::string>();
+  g.grant_token = j.at("grant_token").get<std::string>();
+  g.name = j.at("name").get<std::string>();
+  g.grantee_principal = j.at("grantee_principal").get<std::string>();
+  g.retiring_principal = j.at("retiring_principal").get<std::string>();
+  g.issuing_account = j.at("issuing_account").get<std::string>();
+  g.operations = j.at("operations").get<std::vector<std::string>>();
+  g.creation_date = j.at("creation_date").get<int64_t>();
+  if (j.contains("encryption_context_equals")) g.ec_equals = j.at("encryption_context_equals").get<EncryptionContext>();
+  if (j.contains("encryption_context_subset")) g.ec_subset = j.at("encryption_context_subset").get<EncryptionContext>();
+  return g;
+}
+
 json KeyToJson(const KeyRecord& k) {
   json versions = json::array();
   for (const auto& v : k.versions) versions.push_back(VersionToJson(v));
+  json grants = json::array();
+  for (const auto& g : k.grants) grants.push_back(GrantToJson(g));
   json j{{"key_id", k.key_id}, {"arn", k.arn}, {"description", k.description},
          {"creation_date", k.creation_date}, {"state", KeyStateName(k.state)},
          {"manager", KeyManagerName(k.manager)}, {"current_version", k.current_version},
-         {"versions", versions}};
+         {"versions", versions}, {"rotation_enabled", k.rotation_enabled},
+         {"rotation_period_days", k.rotation_period_days}, {"on_demand_rotations", k.on_demand_rotations},
+         {"policy", k.policy}, {"grants", grants}};
   if (k.deletion_date) j["deletion_date"] = *k.deletion_date;
+  if (k.next_rotation_date) j["next_rotation_date"] = *k.next_rotation_date;
   return j;
 }
 
@@ -58,6 +94,15 @@ KeyRecord KeyFromJson(const json& j) {
   k.current_version = j.at("current_version").get<uint32_t>();
   for (const auto& v : j.at("versions")) k.versions.push_back(VersionFromJson(v));
   if (k.FindVersion(k.current_version) == nullptr) throw std::invalid_argument("current version missing");
+  // Format 2 fields; a format 1 record has none (defaults).
+  k.rotation_enabled = j.value("rotation_enabled", false);
+  k.rotation_period_days = j.value("rotation_period_days", 365u);
+  if (j.contains("next_rotation_date")) k.next_rotation_date = j.at("next_rotation_date").get<int64_t>();
+  k.on_demand_rotations = j.value("on_demand_rotations", 0u);
+  k.policy = j.value("policy", std::string());
+  if (j.contains("grants")) {
+    for (const auto& g : j.at("grants")) k.grants.push_back(GrantFromJson(g));
+  }
   return k;
 }
 
@@ -160,7 +205,47 @@ Status KeyStore::Update(const std::function<Status(KeyStoreData*)>& change) {
   CFS_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dir_ + "/keys.lock", FileLock::Mode::kExclusive));
   CFS_ASSIGN_OR_RETURN(KeyStoreData data, ReadUnlocked());
   CFS_RETURN_IF_ERROR(change(&data));
-  return WriteFileAtomically(path(), SerializeKeyStore(data), 0600);
+  return WriteDurably(SerializeKeyStore(data));
+}
+
+// Temp file, fsync, rename, directory fsync (as WriteFileAtomically), with
+// the crash points of SetCrashPointForTest. Temp files a crash left behind
+// are removed first (we hold the exclusive lock: no writer is running).
+Status KeyStore::WriteDurably(const std::string& text) {
+  if (DIR* d = ::opendir(dir_.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name.rfind("keys.json.tmp.", 0) == 0) ::unlinkat(::dirfd(d), name.c_str(), 0);
+    }
+    ::closedir(d);
+  }
+  std::string tmp = fmt::format("{}.tmp.{}", path(), ::getpid());
+  auto crash = [this](int step) { return crash_at_ == step; };
+  auto died = [](int step) { return Internal(fmt::format("simulated crash at key store write step {}", step)); };
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "create " + tmp);
+  if (crash(0)) return ::close(fd), died(0);
+  size_t half = text.size() / 2;
+  Status s;
+  for (size_t done = 0; s.ok() && done < text.size();) {
+    size_t want = done < half ? half - done : text.size() - done;
+    ssize_t n = ::write(fd, text.data() + done, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) s = Status::FromErrno(n < 0 ? errno : EIO, "write " + tmp);
+    else done += static_cast<size_t>(n);
+    if (s.ok() && done == half && crash(1)) return ::close(fd), died(1);
+  }
+  if (s.ok() && crash(2)) return ::close(fd), died(2);
+  if (s.ok() && ::fsync(fd) != 0) s = Status::FromErrno(errno, "fsync " + tmp);
+  ::close(fd);
+  if (s.ok() && crash(3)) return died(3);
+  if (s.ok() && ::rename(tmp.c_str(), path().c_str()) != 0) s = Status::FromErrno(errno, "rename " + tmp);
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  if (crash(4)) return died(4);
+  return FsyncDir(dir_);
 }
 
 }  // namespace cfs::keymgr

@@ -11,7 +11,7 @@ struct Entry {
   Code code;
 };
 
-constexpr std::array<Entry, 9> kEntries = {{
+constexpr std::array<Entry, 14> kEntries = {{
     {KmsErrorType::kNotFound, "NotFoundException", Code::kNotFound},
     {KmsErrorType::kDisabled, "DisabledException", Code::kFailedPrecondition},
     {KmsErrorType::kInvalidState, "KMSInvalidStateException", Code::kFailedPrecondition},
@@ -21,6 +21,11 @@ constexpr std::array<Entry, 9> kEntries = {{
     {KmsErrorType::kValidation, "ValidationException", Code::kInvalidArgument},
     {KmsErrorType::kIncorrectKey, "IncorrectKeyException", Code::kInvalidArgument},
     {KmsErrorType::kInternal, "KMSInternalException", Code::kInternal},
+    {KmsErrorType::kMalformedPolicyDocument, "MalformedPolicyDocumentException", Code::kInvalidArgument},
+    {KmsErrorType::kLimitExceeded, "LimitExceededException", Code::kFailedPrecondition},
+    {KmsErrorType::kUnsupportedOperation, "UnsupportedOperationException", Code::kUnimplemented},
+    {KmsErrorType::kInvalidGrantId, "InvalidGrantIdException", Code::kInvalidArgument},
+    {KmsErrorType::kInvalidGrantToken, "InvalidGrantTokenException", Code::kInvalidArgument},
 }};
 
 const Entry& EntryOf(KmsErrorType type) {

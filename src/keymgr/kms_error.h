@@ -23,6 +23,11 @@ enum class KmsErrorType {
   kValidation,         // ValidationException
   kIncorrectKey,       // IncorrectKeyException
   kInternal,           // KMSInternalException
+  kMalformedPolicyDocument,  // MalformedPolicyDocumentException
+  kLimitExceeded,            // LimitExceededException
+  kUnsupportedOperation,     // UnsupportedOperationException
+  kInvalidGrantId,           // InvalidGrantIdException
+  kInvalidGrantToken,        // InvalidGrantTokenException
 };
 
 std::string_view KmsErrorName(KmsErrorType type);
@@ -31,7 +36,9 @@ std::string_view KmsErrorName(KmsErrorType type);
 // NotFound -> kNotFound, Disabled/InvalidState -> kFailedPrecondition,
 // AccessDenied -> kPermissionDenied, InvalidCiphertext -> kDataLoss,
 // AlreadyExists -> kAlreadyExists, Validation/IncorrectKey ->
-// kInvalidArgument, Internal -> kInternal.
+// kInvalidArgument, Internal -> kInternal, MalformedPolicyDocument /
+// InvalidGrantId / InvalidGrantToken -> kInvalidArgument, LimitExceeded ->
+// kFailedPrecondition, UnsupportedOperation -> kUnimplemented.
 Status KmsError(KmsErrorType type, std::string_view message);
 
 // The KMS error a Status carries, if any (by its message prefix).

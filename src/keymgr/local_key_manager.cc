@@ -1,5 +1,6 @@
 #include "keymgr/local_key_manager.h"
 
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "crypto/kdf.h"
 #include "crypto/random.h"
 #include "keymgr/ciphertext_blob.h"
 #include "keymgr/kms_error.h"
@@ -40,7 +42,52 @@ const KeyRecord* FindByAlias(const KeyStoreData& data, const std::string& alias)
   return a ? data.FindKey(a->target_key_id) : nullptr;
 }
 
+std::string UserNameOf(uid_t uid) {
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  char buf[4096];
+  if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr) return found->pw_name;
+  return fmt::format("uid-{}", uid);
+}
+
+// The MAC key sealing audit.head: HKDF of the root key (never the root key itself).
+std::shared_ptr<const crypto::MacKey> AuditHeadKey(const SecretBytes& root) {
+  Result<SecretBytes> k = crypto::HkdfSha256(root, {}, AsBytes(std::string_view("cipherfs-kms audit head")), 32);
+  if (!k.ok()) return nullptr;
+  return std::make_shared<const crypto::MacKey>(*k);
+}
+
+Result<SecretBytes> LoadRoot(const LocalKeyManagerOptions& options, bool create) {
+  std::string file = options.kms_dir + "/root.key";
+  std::string params = options.kms_dir + "/root.scrypt";
+  struct stat st;
+  bool has_file = ::lstat(file.c_str(), &st) == 0;
+  bool has_params = ::lstat(params.c_str(), &st) == 0;
+  if (options.passphrase) {
+    if (has_file) {
+      return FailedPrecondition(fmt::format("the root key of {} is the file root.key, not a passphrase; unset "
+                                            "CIPHERFS_KMS_PASSPHRASE_FILE",
+                                            options.kms_dir));
+    }
+    return LoadOrCreatePassphraseRootKey(params, *options.passphrase, create, options.scrypt_for_new_root);
+  }
+  if (has_params) {
+    return FailedPrecondition(fmt::format("the root key of {} comes from a passphrase; set "
+                                          "CIPHERFS_KMS_PASSPHRASE_FILE (or use kmsd --passphrase-file)",
+                                          options.kms_dir));
+  }
+  return LoadOrCreateRootKey(file, create);
+}
+
 }  // namespace
+
+Caller CallerForUid(uid_t uid) {
+  Caller c;
+  c.uid = uid;
+  c.user_name = UserNameOf(uid);
+  c.account_root = uid == 0 || uid == ::geteuid();
+  return c;
+}
 
 Status CheckUsable(const KeyRecord& key) {
   switch (key.state) {
@@ -60,18 +107,69 @@ Result<std::unique_ptr<LocalKeyManager>> LocalKeyManager::Open(const LocalKeyMan
     return FailedPrecondition(fmt::format("key store {} belongs to region {}, not {}", store.path(), data.region,
                                           options.region));
   }
-  std::string root_path = options.kms_dir + "/root.key";
-  Result<SecretBytes> root = LoadOrCreateRootKey(root_path, /*create=*/data.keys.empty());
+  Result<SecretBytes> root = LoadRoot(options, /*create=*/data.keys.empty());
   if (!root.ok() && root.status().code() == Code::kNotFound) {
-    return DataLoss(fmt::format("root key {} is missing but the region has keys; restore it from your backup",
-                                root_path));
+    return DataLoss(fmt::format("root key of {} is missing but the region has keys; restore root.key (or "
+                                "root.scrypt) from your backup",
+                                options.kms_dir));
   }
   if (!root.ok()) return root.status();
-  return std::unique_ptr<LocalKeyManager>(new LocalKeyManager(options, *root));
+  std::unique_ptr<LocalKeyManager> kms(new LocalKeyManager(options, *root));
+  CFS_RETURN_IF_ERROR(kms->Maintain());
+  return kms;
 }
 
 LocalKeyManager::LocalKeyManager(const LocalKeyManagerOptions& options, const SecretBytes& root_key)
-    : options_(options), root_(root_key), store_(options.kms_dir), audit_(options.kms_dir + "/audit.log") {}
+    : options_(options),
+      caller_(options.caller ? *options.caller : CallerForUid(options.caller_uid)),
+      root_(root_key),
+      store_(options.kms_dir),
+      audit_(options.kms_dir + "/audit.log", AuditHeadKey(root_key)) {}
+
+int64_t LocalKeyManager::Now() const { return options_.clock ? options_.clock() : std::time(nullptr); }
+
+Result<KeyRecord> LocalKeyManager::ResolveFor(const std::string& identifier, bool allow_alias, const char* operation,
+                                              const EncryptionContext* context) {
+  CFS_ASSIGN_OR_RETURN(KeyRecord key, ResolveKey(identifier, allow_alias));
+  CFS_ASSIGN_OR_RETURN(KeyStoreData data, ReadStore());
+  CFS_RETURN_IF_ERROR(Authorize(key, caller_, data.account, operation, context));
+  return key;
+}
+
+Status LocalKeyManager::ChangeKey(const KeyRecord& key,
+                                  const std::function<Status(KeyRecord*, KeyStoreData*)>& change) {
+  return store_.Update([&](KeyStoreData* data) -> Status {
+    KeyRecord* k = data->FindKey(key.key_id);
+    if (k == nullptr) return KmsError(KmsErrorType::kNotFound, fmt::format("Key '{}' does not exist", key.arn));
+    return change(k, data);
+  });
+}
+
+Status LocalKeyManager::RequireAccountRoot(const char* action) const {
+  if (caller_.account_root) return Status::Ok();
+  return KmsError(KmsErrorType::kAccessDenied,
+                  fmt::format("User: {} is not authorized to perform: kms:{} because no identity-based policy allows "
+                              "the kms:{} action",
+                              PrincipalOf(caller_, options_.account), action, action));
+}
+
+Status LocalKeyManager::RefuseManaged(const KeyRecord& key) const {
+  if (key.manager != KeyManagerType::kAws) return Status::Ok();
+  return KmsError(KmsErrorType::kValidation,
+                  fmt::format("{} is an AWS managed key; users can't change it", key.arn));
+}
+
+Status LocalKeyManager::AddMaterialVersion(KeyRecord* key) {
+  MaterialVersion v;
+  v.version = key->versions.empty() ? 1 : key->versions.back().version + 1;
+  v.material_id = HexEncode(crypto::RandomArray<32>());
+  v.created = Now();
+  SecretBytes material = crypto::RandomSecret(32);
+  CFS_ASSIGN_OR_RETURN(v.wrapped, root_.SealBlob(MaterialAad(key->arn, v.version), material.UnsafeSpan()));
+  key->current_version = v.version;
+  key->versions.push_back(std::move(v));
+  return Status::Ok();
+}
 
 Result<KeyStoreData> LocalKeyManager::ReadStore() {
   CFS_ASSIGN_OR_RETURN(KeyStoreData data, store_.Read());
@@ -89,16 +187,14 @@ Result<KeyRecord> LocalKeyManager::NewKey(const KeyStoreData& data, KeyManagerTy
   key.key_id = NewUuidV4();
   key.arn = KeyArn(data.region, data.account, key.key_id);
   key.description = std::move(description);
-  key.creation_date = std::time(nullptr);
+  key.creation_date = Now();
   key.manager = manager;
-  key.current_version = 1;
-  MaterialVersion v;
-  v.version = 1;
-  v.material_id = HexEncode(crypto::RandomArray<32>());
-  v.created = key.creation_date;
-  SecretBytes material = crypto::RandomSecret(32);
-  CFS_ASSIGN_OR_RETURN(v.wrapped, root_.SealBlob(MaterialAad(key.arn, 1), material.UnsafeSpan()));
-  key.versions.push_back(std::move(v));
+  key.policy = DefaultKeyPolicy(data.account);
+  if (manager == KeyManagerType::kAws) {  // managed keys rotate yearly, not configurable
+    key.rotation_enabled = true;
+    key.next_rotation_date = key.creation_date + 365 * 86400;
+  }
+  CFS_RETURN_IF_ERROR(AddMaterialVersion(&key));
   return key;
 }
 
@@ -179,10 +275,13 @@ KeyMetadata LocalKeyManager::Metadata(const KeyRecord& key, const std::string& a
 }
 
 Status LocalKeyManager::Audit(const char* operation, const std::string& key_arn, const EncryptionContext& context,
-                              const Status& outcome) {
+                              const Status& outcome, bool service_event) {
   AuditEvent e;
   e.operation = operation;
-  e.caller_uid = options_.caller_uid;
+  e.service_event = service_event;
+  e.caller_uid = service_event ? ::geteuid() : caller_.uid;
+  e.user_name = service_event ? "cipherfs-kms" : caller_.user_name;
+  if (!outcome.ok()) e.error_message = outcome.message();
   e.key_arn = key_arn;
   e.encryption_context = context;
   auto kms = KmsErrorOf(outcome);
