@@ -93,12 +93,17 @@ TEST_F(FuseFiles, SeekDataAndHole) {
   ASSERT_EQ(pwrite(fd, "head", 4, 0), 4);
   ASSERT_EQ(pwrite(fd, "tail", 4, far), 4);
   EXPECT_EQ(lseek(fd, 0, SEEK_DATA), 0);
+  // With the writeback cache the kernel answers SEEK_HOLE itself (the data
+  // may still be dirty pages): the end of file, which POSIX allows as the
+  // only hole. Without it, cipherfs finds the hole at 4 KiB.
   off_t hole = lseek(fd, 0, SEEK_HOLE);
   EXPECT_GT(hole, 0);
-  EXPECT_LE(hole, far);
-  off_t data = lseek(fd, hole, SEEK_DATA);
-  EXPECT_GT(data, hole);
-  EXPECT_LE(data, far);
+  EXPECT_LE(hole, far + 4);
+  if (hole < far) {
+    off_t data = lseek(fd, hole, SEEK_DATA);
+    EXPECT_GT(data, hole);
+    EXPECT_LE(data, far);
+  }
   EXPECT_EQ(lseek(fd, far + 4, SEEK_DATA), -1);
   EXPECT_EQ(errno, ENXIO);
   EXPECT_EQ(lseek(fd, far, SEEK_HOLE), far + 4);
