@@ -11,6 +11,7 @@
 
 #include "cli/backup_commands.h"
 #include "cli/exit_codes.h"
+#include "cli/region_commands.h"
 #include "common/atomic_file.h"
 #include "store/volume.h"
 
@@ -88,6 +89,7 @@ nlohmann::json ClusterJson(const config::VolumeDescriptor& d) {
                    {"ClusterCreateTime", d.created_at},
                    {"Region", d.region}};
   if (d.storage_encrypted) j["KmsKeyId"] = d.kms_key_arn;
+  j["Lineage"] = LineageJson(d);  // region_commands.h
   return j;
 }
 
@@ -176,6 +178,7 @@ Status ClusterDescribe(Context& ctx, const std::string& id) {
   out << fmt::format("StorageEncrypted     {}\n", d.storage_encrypted ? "true" : "false");
   if (d.storage_encrypted) out << fmt::format("KmsKeyId             {}\n", d.kms_key_arn);
   out << fmt::format("ClusterCreateTime    {}\n", d.created_at);
+  for (const auto& e : d.lineage) out << fmt::format("Lineage              {} {} at {}\n", e.relation, e.arn, e.at);
   return Status::Ok();
 }
 

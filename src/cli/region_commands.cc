@@ -22,6 +22,12 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
+// Chunk workers of a cross-region copy: each waits mostly on its chunk's
+// fsync, and concurrent fsyncs share the host's journal commits, so more
+// workers than cores (bench_copy.sh: 2 workers 0.3x of cp -a, see
+// docs/regions.md).
+constexpr int64_t kCopyThreads = 8;
+
 void OnStopSignal(int) { g_stop = true; }
 
 // SIGINT/SIGTERM stop a copy between chunks (it stays resumable).
@@ -150,7 +156,7 @@ Status CrossRegionCopy(Context& ctx, const config::VolumeDescriptor& s, const st
                              a.kms_key_id.value_or("-"));
   ProgressPrinter printer(fmt::format("copy {} -> {}", s.id, d.id));
   snapshot::TransferOptions opt;
-  opt.threads = static_cast<unsigned>(EnvInt("CIPHERFS_COPY_THREADS", 2));
+  opt.threads = static_cast<unsigned>(EnvInt("CIPHERFS_COPY_THREADS", kCopyThreads));
   opt.corrupt_chunk = EnvInt("CIPHERFS_TEST_COPY_CORRUPT", -1);
   opt.stop_after = EnvInt("CIPHERFS_TEST_COPY_STOP_AFTER", -1);
   opt.stop = &g_stop;
@@ -187,6 +193,19 @@ Status CrossRegionCopy(Context& ctx, const config::VolumeDescriptor& s, const st
 }
 
 }  // namespace
+
+nlohmann::json LineageJson(const config::VolumeDescriptor& d) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& e : d.lineage) arr.push_back({{"Relation", e.relation}, {"Arn", e.arn}, {"Time", e.at}});
+  return arr;
+}
+
+std::string LastLineageArn(const config::VolumeDescriptor& d, const std::string& relation) {
+  for (auto it = d.lineage.rbegin(); it != d.lineage.rend(); ++it) {
+    if (it->relation == relation) return it->arn;
+  }
+  return "";
+}
 
 Context ContextForRegion(const Context& ctx, const std::string& region) {
   Context c = ctx;

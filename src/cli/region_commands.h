@@ -10,7 +10,10 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/context.h"
+#include "config/volume_yaml.h"
 
 namespace cfs::cli {
 
@@ -23,6 +26,12 @@ struct SnapshotCopyArgs {
 };
 
 Status SnapshotCopy(Context& ctx, const SnapshotCopyArgs& args);
+
+// The lineage of a volume as JSON: [{"Relation", "Arn", "Time"}...], oldest
+// first (snapshot-of, copied-from, replica-of, restored-from...).
+nlohmann::json LineageJson(const config::VolumeDescriptor& d);
+// The ARN of the last lineage entry with `relation`, or "".
+std::string LastLineageArn(const config::VolumeDescriptor& d, const std::string& relation);
 
 // A Context for `region` (same home, account and wiring).
 Context ContextForRegion(const Context& ctx, const std::string& region);

@@ -8,6 +8,7 @@
 #include "cli/cluster_commands.h"
 #include "cli/control.h"
 #include "cli/exit_codes.h"
+#include "cli/region_commands.h"
 #include "common/atomic_file.h"
 #include "common/log.h"
 #include "snapshot/snapshot.h"
@@ -42,6 +43,10 @@ nlohmann::json SnapshotJson(const Context& ctx, const config::VolumeDescriptor& 
                    {"Status", d.status},
                    {"Region", d.region}};
   if (d.storage_encrypted) j["KmsKeyId"] = d.kms_key_arn;
+  j["Lineage"] = LineageJson(d);  // region_commands.h
+  if (std::string copied = LastLineageArn(d, snapshot::kRelCopied); !copied.empty()) {
+    j["SourceDBClusterSnapshotArn"] = copied;
+  }
   Result<snapshot::VolumeUsage> u = snapshot::MeasureUsage(SnapshotDir(ctx, d.id));
   if (u.ok()) {
     j["SharedBytes"] = u->shared_bytes;

@@ -97,6 +97,8 @@ expect 0 snapshot describe --id c1 --region dr-1 --output json
 same "$(json_get '.DBClusterSnapshots[0].KmsKeyId')" "$K2" "copy's key"
 same "$(json_get '.DBClusterSnapshots[0].Region')" dr-1 "copy's region"
 same "$(json_get '.DBClusterSnapshots[0].StorageEncrypted')" true "copy encrypted"
+contains ":local-1:" "$(json_get '.DBClusterSnapshots[0].SourceDBClusterSnapshotArn')" "copy's source snapshot"
+same "$(json_get '.DBClusterSnapshots[0].Lineage[-1].Relation')" copied-from "copy's lineage"
 # Both audit logs record the key calls for the copy.
 contains "Decrypt" "$(grep -h ':cluster:orders' "$CIPHERFS_HOME/regions/local-1/kms/audit.log")" "source audit log"
 contains "Encrypt" "$(grep -h ':cluster-snapshot:c1' "$FAR/kms/audit.log")" "target audit log"

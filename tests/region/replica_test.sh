@@ -100,6 +100,7 @@ printf 'after' | dd of="$W/big" bs=1 seek=8192 conv=notrunc,fsync status=none
 expect 0 replica promote --id orders-dr --region dr-1
 expect 0 cluster describe --id orders-dr --region dr-1 --output json
 same "$(json_get '.DBClusters[0].KmsKeyId')" "$K2" "promoted cluster key"
+same "$(json_get '[.DBClusters[0].Lineage[].Relation] | join(",")')" "replica-of,promoted-from-replica" "promoted lineage"
 P=$WORK/p; mkdir -p "$P"; MOUNTS+=("$P")
 expect 0 mount orders-dr "$P" --region dr-1
 CHECKS=$((CHECKS + 1)); cmp -s "$WORK/big.v2" "$P/big" || fail "promoted data is not the last shipped state"
