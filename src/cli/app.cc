@@ -5,7 +5,7 @@
 
 #include "cli/cluster_commands.h"
 #include "cli/exit_codes.h"
-#include "cli/kms_commands.h"
+#include "cli/kms_cli.h"
 #include "cli/mount_commands.h"
 #include "cli/region_cli.h"
 #include "cli/snapshot_cli.h"
@@ -96,44 +96,6 @@ void AddMount(CLI::App& app, Parsed* p) {
   umount->callback([p] { p->action = [p](Context& c) { return Umount(c, p->mountpoint); }; });
 }
 
-void AddKms(CLI::App& app, Parsed* p) {
-  CLI::App* kms = app.add_subcommand("kms", "The region's key manager (option names and JSON as the cloud KMS CLI)");
-  kms->require_subcommand(1);
-  kms->footer("Examples:\n  cipherfs kms create-key --description orders\n  cipherfs kms list-aliases");
-  auto on = [p](CLI::App* sub, std::function<Status(Context&)> f) {
-    sub->callback([p, f] {
-      p->action = f;
-      p->default_json = true;
-    });
-  };
-  CLI::App* ck = Leaf(kms, "create-key", "Create a customer managed key (prints KeyMetadata)",
-                      "  cipherfs kms create-key --description 'orders cluster key'\n", p);
-  ck->add_option("--description", p->description, "free text, up to 8192 characters");
-  on(ck, [p](Context& c) { return KmsCreateKey(c, p->description); });
-  CLI::App* dk = Leaf(kms, "describe-key", "Show a key's metadata (alias/aws/rds is created on first use)",
-                      "  cipherfs kms describe-key --key-id alias/aws/rds\n", p);
-  dk->add_option("--key-id", p->key_id, "key id, key ARN, alias name or alias ARN")->required();
-  on(dk, [p](Context& c) { return KmsDescribeKey(c, p->key_id); });
-  CLI::App* lk = Leaf(kms, "list-keys", "List the keys of the region", "  cipherfs kms list-keys\n", p);
-  on(lk, [](Context& c) { return KmsListKeys(c); });
-  CLI::App* la = Leaf(kms, "list-aliases", "List aliases (all, or of one key)",
-                      "  cipherfs kms list-aliases\n  cipherfs kms list-aliases --key-id KEY-ID\n", p);
-  la->add_option("--key-id", p->list_key_id, "only aliases of this key (key id or ARN)");
-  on(la, [p](Context& c) { return KmsListAliases(c, p->list_key_id); });
-  CLI::App* ca = Leaf(kms, "create-alias", "Name a key: alias/ prefix required, alias/aws/ reserved",
-                      "  cipherfs kms create-alias --alias-name alias/orders --target-key-id KEY-ID\n", p);
-  ca->add_option("--alias-name", p->alias_name, "alias/NAME")->required();
-  ca->add_option("--target-key-id", p->target_key_id, "key id or key ARN")->required();
-  on(ca, [p](Context& c) { return KmsCreateAlias(c, p->alias_name, p->target_key_id); });
-  CLI::App* en = Leaf(kms, "enable-key", "Enable a key", "  cipherfs kms enable-key --key-id KEY-ID\n", p);
-  en->add_option("--key-id", p->key_id, "key id or key ARN")->required();
-  on(en, [p](Context& c) { return KmsEnableKey(c, p->key_id); });
-  CLI::App* dis = Leaf(kms, "disable-key", "Disable a key: its data keys can't be unwrapped until enabled",
-                       "  cipherfs kms disable-key --key-id KEY-ID\n", p);
-  dis->add_option("--key-id", p->key_id, "key id or key ARN")->required();
-  on(dis, [p](Context& c) { return KmsDisableKey(c, p->key_id); });
-}
-
 Result<Context> BuildContext(const Parsed& p, const Wiring& w) {
   config::Overrides o = config::OverridesFromEnvironment();
   o.config_path = p.config_path;
@@ -163,7 +125,11 @@ int RunCli(int argc, char** argv, const Wiring& wiring) {
   Parsed p;
   AddCluster(app, &p);
   AddMount(app, &p);
-  AddKms(app, &p);
+  RegisterKmsCommands(app, {[&p](CLI::App* sub) { AddCommon(sub, &p); },
+                            [&p](std::function<Status(Context&)> f, bool default_json) {
+                              p.action = std::move(f);
+                              p.default_json = default_json;
+                            }});
   RegisterSnapshotCommands(app, app.get_subcommand("cluster"),
                            {[&p](CLI::App* sub) { AddCommon(sub, &p); },
                             [&p](std::function<Status(Context&)> f) { p.action = std::move(f); }});

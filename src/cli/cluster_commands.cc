@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "cli/backup_commands.h"
+#include "cli/cluster_key_state.h"
 #include "cli/exit_codes.h"
 #include "cli/region_commands.h"
 #include "common/atomic_file.h"
@@ -166,8 +167,12 @@ Status ClusterList(Context& ctx) {
 
 Status ClusterDescribe(Context& ctx, const std::string& id) {
   CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, LoadCluster(ctx, id));
+  CFS_ASSIGN_OR_RETURN(d, RefreshClusterKeyState(ctx, std::move(d)));
+  std::string why = ClusterStatusReason(ctx, d);
   if (ctx.json) {
-    *ctx.out << nlohmann::json{{"DBClusters", nlohmann::json::array({ClusterJson(d)})}}.dump(2) << "\n";
+    nlohmann::json j = ClusterJson(d);
+    if (!why.empty()) j["StatusReason"] = why;
+    *ctx.out << nlohmann::json{{"DBClusters", nlohmann::json::array({j})}}.dump(2) << "\n";
     return Status::Ok();
   }
   auto& out = *ctx.out;
@@ -175,6 +180,7 @@ Status ClusterDescribe(Context& ctx, const std::string& id) {
   out << fmt::format("DBClusterArn         {}\n", d.arn);
   out << fmt::format("Region               {}\n", d.region);
   out << fmt::format("Status               {}\n", d.status);
+  if (!why.empty()) out << fmt::format("StatusReason         {}\n", why);
   out << fmt::format("StorageEncrypted     {}\n", d.storage_encrypted ? "true" : "false");
   if (d.storage_encrypted) out << fmt::format("KmsKeyId             {}\n", d.kms_key_arn);
   out << fmt::format("ClusterCreateTime    {}\n", d.created_at);

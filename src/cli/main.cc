@@ -1,5 +1,5 @@
 // The cipherfs command: the one place where the real implementations are
-// built and wired together (PosixBacking, LocalKeyManager, fs::ServeVolume,
+// built and wired together (PosixBacking, the region KMS, fs::ServeVolume,
 // fusermount3).
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,25 +9,10 @@
 #include "cli/app.h"
 #include "common/secret_bytes.h"
 #include "fs/mount.h"
-#include "keymgr/local_key_manager.h"
+#include "cli/kmsd_command.h"
 #include "store/backing.h"
 
 namespace {
-
-cfs::Result<std::unique_ptr<cfs::keymgr::KeyManager>> OpenLocalKms(const cfs::config::Config& config,
-                                                                    const std::string& account,
-                                                                    const std::string& region) {
-  if (!cfs::config::IsValidRegionName(region)) {
-    return cfs::InvalidArgument(fmt::format("'{}' is not a valid region name", region));
-  }
-  cfs::keymgr::LocalKeyManagerOptions o;
-  o.kms_dir = config.RegionDir(region) + "/kms";
-  o.region = region;
-  o.account = account;
-  o.caller_uid = ::geteuid();
-  CFS_ASSIGN_OR_RETURN(auto kms, cfs::keymgr::LocalKeyManager::Open(o));
-  return std::unique_ptr<cfs::keymgr::KeyManager>(std::move(kms));
-}
 
 cfs::Status FuseUnmount(const std::string& mountpoint) {
   pid_t pid = ::fork();
@@ -53,7 +38,7 @@ int main(int argc, char** argv) {
   cfs::DisableCoreDumps();  // data keys pass through this process
   static cfs::store::PosixBacking backing;
   cfs::cli::Wiring wiring;
-  wiring.open_kms = OpenLocalKms;
+  wiring.open_kms = cfs::cli::OpenRegionKms;  // in process, or through $CIPHERFS_KMS_SOCKET
   wiring.backing = &backing;
   wiring.serve_volume = cfs::fs::ServeVolume;
   wiring.fuse_unmount = FuseUnmount;

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "cli/cluster_commands.h"
+#include "cli/cluster_key_state.h"
 #include "cli/exit_codes.h"
 #include "cli/control.h"
 #include "cli/mount_daemon.h"
@@ -226,6 +227,9 @@ Status CheckMountpoint(const std::string& mp) {
 
 Status Mount(Context& ctx, const MountArgs& args) {
   CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, args.snapshot ? LoadSnapshot(ctx, args.id) : LoadCluster(ctx, args.id));
+  if (!args.snapshot) {
+    CFS_ASSIGN_OR_RETURN(d, RefreshClusterKeyState(ctx, std::move(d)));
+  }
   if (d.status.rfind("inaccessible-encryption-credentials", 0) == 0) {
     return FailedPrecondition(fmt::format("cluster {} is {}; make its key usable and run: cipherfs cluster start --id {}",
                                           d.id, d.status, d.id));
@@ -256,7 +260,7 @@ Status Mount(Context& ctx, const MountArgs& args) {
     CFS_ASSIGN_OR_RETURN(std::unique_ptr<keymgr::KeyManager> kms, ctx.open_kms(d.region));
     std::shared_ptr<keymgr::KeyManager> shared = std::move(kms);
     CFS_ASSIGN_OR_RETURN(data_key, UnwrapDataKey(shared.get(), d));
-    o.key_check = KeyCheck(shared, d.kms_key_arn);
+    o.key_check = args.snapshot ? KeyCheck(shared, d.kms_key_arn) : ClusterKeyCheck(shared, d, ClusterDir(ctx, d.id));
   }
   if (!o.read_only) o.on_live = LiveControlHook(&ctx, d.id);  // snapshots and stats (control.h)
   CFS_RETURN_IF_ERROR(MakeDirs(RunDir(ctx), 0700));
