@@ -37,7 +37,7 @@ as() {
         CIPHERFS_INACCESSIBLE_TERMINAL_AFTER="${TERMINAL_AFTER:-604800}" "$CIPHERFS" "$@" 2>"$WORK/stderr") && RC=0 || RC=$?
   ERR=$(cat "$WORK/stderr")
 }
-as_expect() { local want=$1; shift; as "$@"; [ "$RC" -eq "$want" ] || fail "as $*: exited $RC, want $want"; }
+as_expect() { local want=$1; shift; as cfs_u1 "$@"; [ "$RC" -eq "$want" ] || fail "as cfs_u1 $*: exited $RC, want $want"; }
 
 "$CIPHERFS" kmsd --socket "$SOCK" 2>"$WORK/kmsd.log" &
 KMSD_PID=$!
@@ -86,14 +86,14 @@ MP=$WORK/mnt-u1; mkdir -p "$MP"; chown cfs_u1 "$MP"; MOUNTS=("$MP")
 printf 'mount:\n  key_check_interval: 300ms\n' >"$WORK/home-cfs_u1/config.yaml"; chown cfs_u1 "$WORK/home-cfs_u1/config.yaml"
 as_expect 0 mount pg "$MP"
 runuser -u cfs_u1 -- sh -c "head -c 200000 /dev/urandom > '$MP/data' && sync" || fail "cfs_u1 writes its mount"
-runuser -u cfs_u1 -- sh -c "while cat '$MP/data' >/dev/null 2>&1; do :; done; echo gone >'$WORK/reader.out'" &
+runuser -u cfs_u1 -- sh -c "while cat '$MP/data' >/dev/null 2>&1; do :; done; echo gone >'$WORK/home-cfs_u1/reader.out'" &
 READER=$!
 sleep 0.5
 START=$(date +%s%N)
 expect 0 kms revoke-grant --key-id "$KEY" --grant-id "$GRANT"     # losing access
-for i in $(seq 1 50); do [ -e "$WORK/reader.out" ] && break; sleep 0.1; done
+for i in $(seq 1 50); do [ -e "$WORK/home-cfs_u1/reader.out" ] && break; sleep 0.1; done
 ELAPSED_MS=$(( ($(date +%s%N) - START) / 1000000 ))
-CHECKS=$((CHECKS + 1)); [ -e "$WORK/reader.out" ] || fail "reader still reading 5 s after the grant was revoked"
+CHECKS=$((CHECKS + 1)); [ -e "$WORK/home-cfs_u1/reader.out" ] || fail "reader still reading 5 s after the grant was revoked"
 echo "mount became inaccessible ${ELAPSED_MS} ms after revoke-grant (check interval 300 ms)"
 kill "$READER" 2>/dev/null; wait "$READER" 2>/dev/null
 CHECKS=$((CHECKS + 1)); runuser -u cfs_u1 -- cat "$MP/data" >/dev/null 2>"$WORK/eio" && fail "read succeeded after key loss"
