@@ -82,7 +82,13 @@ if cat "$M1/data.bin" >/dev/null 2>&1 || (echo x >"$M1/after-disable") 2>/dev/nu
   fail "I/O still works 1.5 s after the key was disabled (check every 300 ms)"
 fi
 expect 0 umount "$M1"
+# The cluster is now inaccessible-encryption-credentials-recoverable (issue 4):
+# mounts are refused until the key is usable and `cluster start` ran.
+expect 0 cluster describe --id orders --output json
+same "$(json_get '.DBClusters[0].Status')" inaccessible-encryption-credentials-recoverable "status after key loss"
+expect 5 mount orders "$M1"; contains "cluster start" "$ERR"
 expect 0 kms enable-key --key-id "$KEY_ID"
+expect 0 cluster start --id orders
 rm "$CIPHERFS_HOME/config.yaml"
 
 # Foreground mode: stays in front until unmounted.
