@@ -41,14 +41,14 @@ void AddKeyCommands(Reg& r) {
   auto a = r.a;
   CLI::App* s = r.Sub("create-key", "Create a customer managed key (prints KeyMetadata)",
                       "  cipherfs kms create-key --description 'orders cluster key'\n",
-                      [](Context& c, const KmsArgs& x) { return KmsCreateKey(c, x.description); });
+                      KmsCreateKey);
   s->add_option("--description", a->description, "free text, up to 8192 characters");
   s = r.Sub("describe-key", "Show a key's metadata (alias/aws/rds is created on first use)",
             "  cipherfs kms describe-key --key-id alias/aws/rds\n",
-            [](Context& c, const KmsArgs& x) { return KmsDescribeKey(c, x.key_id); });
+            KmsDescribeKey);
   r.KeyId(s, kAnyForm);
   r.Sub("list-keys", "List the keys of the region", "  cipherfs kms list-keys\n",
-        [](Context& c, const KmsArgs&) { return KmsListKeys(c); });
+        KmsListKeys);
   s = r.Sub("enable-key", "Enable a key (Disabled -> Enabled)", "  cipherfs kms enable-key --key-id KEY-ID\n",
             [](Context& c, const KmsArgs& x) { return KmsEnableKey(c, x.key_id); });
   r.KeyId(s, kKeyOnly);
@@ -86,7 +86,7 @@ void AddAliasCommands(Reg& r) {
   auto a = r.a;
   CLI::App* s = r.Sub("list-aliases", "List aliases (all, or of one key)",
                       "  cipherfs kms list-aliases\n  cipherfs kms list-aliases --key-id KEY-ID\n",
-                      [](Context& c, const KmsArgs& x) { return KmsListAliases(c, x.opt_key_id); });
+                      KmsListAliases);
   s->add_option("--key-id", a->opt_key_id, "only aliases of this key (key id or ARN)");
   s = r.Sub("create-alias", "Name a key: alias/ prefix required, alias/aws/ reserved",
             "  cipherfs kms create-alias --alias-name alias/orders --target-key-id KEY-ID\n",

@@ -48,21 +48,19 @@ json KeyMetadataJson(const keymgr::KeyMetadata& m) {
   return j;
 }
 
-Status KmsCreateKey(Context& ctx, const std::string& description) {
+Status KmsCreateKey(Context& ctx, const KmsArgs& a) {
   CFS_ASSIGN_OR_RETURN(auto kms, ctx.open_kms(ctx.config.region));
-  CFS_ASSIGN_OR_RETURN(keymgr::KeyMetadata m, kms->CreateKey({description}));
-  Print(ctx, json{{"KeyMetadata", KeyMetadataJson(m)}}, KeyText(m));
-  return Status::Ok();
+  CFS_ASSIGN_OR_RETURN(keymgr::KeyMetadata m, kms->CreateKey({a.description}));
+  return KmsPrint(ctx, a, json{{"KeyMetadata", KeyMetadataJson(m)}}, KeyText(m));
 }
 
-Status KmsDescribeKey(Context& ctx, const std::string& key_id) {
+Status KmsDescribeKey(Context& ctx, const KmsArgs& a) {
   CFS_ASSIGN_OR_RETURN(auto kms, ctx.open_kms(ctx.config.region));
-  CFS_ASSIGN_OR_RETURN(keymgr::KeyMetadata m, kms->DescribeKey(key_id));
-  Print(ctx, json{{"KeyMetadata", KeyMetadataJson(m)}}, KeyText(m));
-  return Status::Ok();
+  CFS_ASSIGN_OR_RETURN(keymgr::KeyMetadata m, kms->DescribeKey(a.key_id));
+  return KmsPrint(ctx, a, json{{"KeyMetadata", KeyMetadataJson(m)}}, KeyText(m));
 }
 
-Status KmsListKeys(Context& ctx) {
+Status KmsListKeys(Context& ctx, const KmsArgs& a) {
   CFS_ASSIGN_OR_RETURN(auto kms, ctx.open_kms(ctx.config.region));
   CFS_ASSIGN_OR_RETURN(auto keys, kms->ListKeys());
   json arr = json::array();
@@ -71,13 +69,12 @@ Status KmsListKeys(Context& ctx) {
     arr.push_back(json{{"KeyId", k.key_id}, {"KeyArn", k.key_arn}});
     text += fmt::format("{}\t{}\n", k.key_id, k.key_arn);
   }
-  Print(ctx, json{{"Keys", arr}, {"Truncated", false}}, text);
-  return Status::Ok();
+  return KmsPrint(ctx, a, json{{"Keys", arr}, {"Truncated", false}}, text);
 }
 
-Status KmsListAliases(Context& ctx, const std::optional<std::string>& key_id) {
+Status KmsListAliases(Context& ctx, const KmsArgs& a) {
   CFS_ASSIGN_OR_RETURN(auto kms, ctx.open_kms(ctx.config.region));
-  CFS_ASSIGN_OR_RETURN(auto aliases, kms->ListAliases(key_id));
+  CFS_ASSIGN_OR_RETURN(auto aliases, kms->ListAliases(a.opt_key_id));
   json arr = json::array();
   std::string text;
   for (const auto& a : aliases) {
@@ -90,8 +87,7 @@ Status KmsListAliases(Context& ctx, const std::optional<std::string>& key_id) {
     arr.push_back(j);
     text += fmt::format("{}\t{}\t{}\n", a.alias_name, a.alias_arn, a.target_key_id.value_or("-"));
   }
-  Print(ctx, json{{"Aliases", arr}, {"Truncated", false}}, text);
-  return Status::Ok();
+  return KmsPrint(ctx, a, json{{"Aliases", arr}, {"Truncated", false}}, text);
 }
 
 Status KmsCreateAlias(Context& ctx, const std::string& alias_name, const std::string& target_key_id) {

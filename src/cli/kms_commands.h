@@ -31,10 +31,10 @@ struct KmsArgs {
   bool verify = false;
 };
 
-Status KmsCreateKey(Context& ctx, const std::string& description);
-Status KmsDescribeKey(Context& ctx, const std::string& key_id);
-Status KmsListKeys(Context& ctx);
-Status KmsListAliases(Context& ctx, const std::optional<std::string>& key_id);
+Status KmsCreateKey(Context& ctx, const KmsArgs& a);
+Status KmsDescribeKey(Context& ctx, const KmsArgs& a);
+Status KmsListKeys(Context& ctx, const KmsArgs& a);
+Status KmsListAliases(Context& ctx, const KmsArgs& a);
 Status KmsCreateAlias(Context& ctx, const std::string& alias_name, const std::string& target_key_id);
 Status KmsEnableKey(Context& ctx, const std::string& key_id);
 Status KmsDisableKey(Context& ctx, const std::string& key_id);
