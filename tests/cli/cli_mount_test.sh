@@ -4,19 +4,7 @@
 # Exits 77 (skipped, never counted as passed) when FUSE can't be used here.
 # Usage: cli_mount_test.sh PATH-TO-cipherfs
 . "$(dirname "$0")/lib.sh"
-MOUNTS=()
-cleanup() {
-  for m in "${MOUNTS[@]}"; do
-    mountpoint -q "$m" 2>/dev/null && fusermount3 -u "$m" 2>/dev/null
-    mountpoint -q "$m" 2>/dev/null && umount -l "$m" 2>/dev/null
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-if ! command -v fusermount3 >/dev/null || [ ! -c /dev/fuse ] || ! [ -r /dev/fuse -a -w /dev/fuse ]; then
-  echo "SKIP: FUSE is not usable here (/dev/fuse or fusermount3 missing or not accessible)"
-  exit 77
-fi
+require_fuse
 M1=$WORK/m1; M2=$WORK/m2; M3=$WORK/m3
 mkdir -p "$M1" "$M2" "$M3"
 MOUNTS=("$M1" "$M2" "$M3")

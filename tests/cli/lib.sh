@@ -62,3 +62,35 @@ finish() {
   echo "$CHECKS checks, $FAILS failed"
   [ "$FAILS" -eq 0 ]
 }
+
+# --- scaffolding for tests that mount (sourcing tests may add to these) ---
+# MOUNTS: mountpoints unmounted at exit; BG: background pids killed at exit.
+# A test with more to undo defines before_cleanup(), run first.
+MOUNTS=()
+BG=()
+cleanup() {
+  if declare -F before_cleanup >/dev/null; then before_cleanup; fi
+  local p m
+  for p in "${BG[@]}"; do kill "$p" 2>/dev/null; done
+  for m in "${MOUNTS[@]}"; do
+    mountpoint -q "$m" 2>/dev/null && fusermount3 -u "$m" 2>/dev/null
+    mountpoint -q "$m" 2>/dev/null && umount -l "$m" 2>/dev/null
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fuse_ok() { command -v fusermount3 >/dev/null && [ -c /dev/fuse ] && [ -r /dev/fuse -a -w /dev/fuse ]; }
+# require_fuse: exits 77 (skipped, never counted as passed) without FUSE.
+require_fuse() {
+  fuse_ok && return 0
+  echo "SKIP: FUSE is not usable here (/dev/fuse or fusermount3 missing or not accessible)"
+  exit 77
+}
+
+# use_seed: RANDOM seeded from CIPHERFS_SEED (or a fresh one), printed.
+use_seed() {
+  SEED=${CIPHERFS_SEED:-$RANDOM}
+  echo "seed: CIPHERFS_SEED=$SEED"
+  RANDOM=$SEED
+}

@@ -12,15 +12,6 @@
 # Exits 77 (skipped) when FUSE can't be used here (after the unmounted checks).
 # Usage: copy_test.sh PATH-TO-cipherfs
 . "$(dirname "$0")/../cli/lib.sh"
-MOUNTS=()
-cleanup() {
-  for m in "${MOUNTS[@]}"; do
-    mountpoint -q "$m" 2>/dev/null && fusermount3 -u "$m" 2>/dev/null
-    mountpoint -q "$m" 2>/dev/null && umount -l "$m" 2>/dev/null
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 FAR=$WORK/far/dr-1   # the dr-1 region lives outside home
 mkdir -p "$CIPHERFS_HOME"
 cat >"$CIPHERFS_HOME/config.yaml" <<YAML
@@ -29,7 +20,6 @@ regions:
   dr-1:
     path: $FAR
 YAML
-fuse_ok() { command -v fusermount3 >/dev/null && [ -c /dev/fuse ] && [ -r /dev/fuse -a -w /dev/fuse ]; }
 nothing_in() {  # nothing_in DIR LABEL: DIR absent or empty
   CHECKS=$((CHECKS + 1))
   [ -z "$(ls -A "$1" 2>/dev/null)" ] || fail "$2: $(ls -A "$1")"

@@ -10,23 +10,8 @@
 # Exits 77 (skipped) when FUSE can't be used here. Seed: CIPHERFS_SEED.
 # Usage: replica_test.sh PATH-TO-cipherfs
 . "$(dirname "$0")/../cli/lib.sh"
-SEED=${CIPHERFS_SEED:-$RANDOM}
-echo "seed: CIPHERFS_SEED=$SEED"
-RANDOM=$SEED
-MOUNTS=()
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for m in "${MOUNTS[@]}"; do
-    mountpoint -q "$m" 2>/dev/null && fusermount3 -u "$m" 2>/dev/null
-    mountpoint -q "$m" 2>/dev/null && umount -l "$m" 2>/dev/null
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-if ! command -v fusermount3 >/dev/null || [ ! -c /dev/fuse ] || ! [ -r /dev/fuse -a -w /dev/fuse ]; then
-  echo "SKIP: FUSE is not usable here"; exit 77
-fi
+use_seed
+require_fuse
 expect 0 kms create-key --description src
 K1=$(json_get '.KeyMetadata.Arn')
 expect 0 kms create-key --description dr --region dr-1
@@ -59,7 +44,7 @@ ROUNDS=60
     stamp $n | dd of="$W/f" bs=64K conv=notrunc,fsync status=none
     echo $n >"$WORK/committed"
   done ) &
-WPID=$!; PIDS+=($WPID)
+WPID=$!; BG+=($WPID)
 BAD=0; READS=0
 while kill -0 $WPID 2>/dev/null; do
   if ! cp "$R/f" "$WORK/read" 2>"$WORK/rerr"; then BAD=$((BAD + 1)); cat "$WORK/rerr" >&2; continue; fi

@@ -9,15 +9,6 @@
 # The daemon part exits 77 (skipped) when FUSE can't be used here.
 # Usage: backup_test.sh PATH-TO-cipherfs
 . "$(dirname "$0")/../cli/lib.sh"
-MOUNTS=()
-cleanup() {
-  for m in "${MOUNTS[@]}"; do
-    mountpoint -q "$m" 2>/dev/null && fusermount3 -u "$m" 2>/dev/null
-    mountpoint -q "$m" 2>/dev/null && umount -l "$m" 2>/dev/null
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 snaps() { ls "$CIPHERFS_HOME"/regions/*/snapshots 2>/dev/null | sort | tr '\n' ' '; }
 absent() {  # absent PATH-GLOB LABEL
   CHECKS=$((CHECKS + 1))

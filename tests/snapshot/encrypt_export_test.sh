@@ -10,21 +10,7 @@
 # Exits 77 (skipped) when FUSE can't be used here.
 # Usage: encrypt_export_test.sh PATH-TO-cipherfs
 . "$(dirname "$0")/../cli/lib.sh"
-MOUNTS=()
-BG=()
-cleanup() {
-  for p in "${BG[@]}"; do kill "$p" 2>/dev/null; done
-  for m in "${MOUNTS[@]}"; do
-    mountpoint -q "$m" 2>/dev/null && fusermount3 -u "$m" 2>/dev/null
-    mountpoint -q "$m" 2>/dev/null && umount -l "$m" 2>/dev/null
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-if ! command -v fusermount3 >/dev/null || [ ! -c /dev/fuse ] || ! [ -r /dev/fuse -a -w /dev/fuse ]; then
-  echo "SKIP: FUSE is not usable here"
-  exit 77
-fi
+require_fuse
 CL() { echo "$CIPHERFS_HOME"/regions/*/clusters; }
 nothing_left() {  # nothing_left NAME LABEL: no cluster NAME and no staging folder
   CHECKS=$((CHECKS + 1))

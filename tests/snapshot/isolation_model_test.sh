@@ -14,35 +14,21 @@
 # Usage: isolation_model_test.sh PATH-TO-cipherfs
 . "$(dirname "$0")/../cli/lib.sh"
 MODEL="python3 $(dirname "$0")/isolation_model.py"
-SEED=${CIPHERFS_SEED:-$RANDOM}
-echo "seed: CIPHERFS_SEED=$SEED"
-RANDOM=$SEED
+use_seed
 NW=3 NS=4
 [ "${CIPHERFS_LONG:-0}" = 1 ] && NS=12
 export CIPHERFS_BACKUP_CHECK_SECONDS=0
-MOUNTS=()
-WRITERS=()
-cleanup() {
+before_cleanup() {
   touch "$WORK/stop" 2>/dev/null
-  for p in "${WRITERS[@]}"; do kill "$p" 2>/dev/null; done
-  for m in "${MOUNTS[@]}"; do
-    mountpoint -q "$m" 2>/dev/null && fusermount3 -u "$m" 2>/dev/null
-    mountpoint -q "$m" 2>/dev/null && umount -l "$m" 2>/dev/null
-  done
-  rm -rf "$WORK"
 }
-trap cleanup EXIT
-if ! command -v fusermount3 >/dev/null || [ ! -c /dev/fuse ] || ! [ -r /dev/fuse -a -w /dev/fuse ]; then
-  echo "SKIP: FUSE is not usable here"
-  exit 77
-fi
+require_fuse
 expect 0 cluster create --id iso --storage-encrypted
 M=$WORK/live R=$WORK/ro
 mkdir -p "$M" "$R"; MOUNTS+=("$M" "$R")
 expect 0 mount iso "$M"
 for w in $(seq 1 $NW); do
   $MODEL write "$M" "$w" "$SEED" "$WORK/stop" >"$WORK/w$w.ops" 2>"$WORK/w$w.err" &
-  WRITERS+=($!)
+  BG+=($!)
 done
 # Snapshots only once every writer has done a few operations.
 for _ in $(seq 1 300); do
@@ -57,11 +43,11 @@ for s in $(seq 1 $NS); do
 done
 sleep 0.5
 touch "$WORK/stop"
-for i in "${!WRITERS[@]}"; do
+for i in "${!BG[@]}"; do
   CHECKS=$((CHECKS + 1))
-  wait "${WRITERS[$i]}" || fail "writer $((i + 1)) failed: $(tail -3 "$WORK/w$((i + 1)).err")"
+  wait "${BG[$i]}" || fail "writer $((i + 1)) failed: $(tail -3 "$WORK/w$((i + 1)).err")"
 done
-WRITERS=()
+BG=()
 echo "operations per writer: $(cat "$WORK"/w*.ops | tr '\n' ' ')"
 
 check_model() {  # check_model DIR LABEL

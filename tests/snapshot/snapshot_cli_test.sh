@@ -11,20 +11,7 @@
 # Exits 77 (skipped) when FUSE can't be used here. Seed: CIPHERFS_SEED.
 # Usage: snapshot_cli_test.sh PATH-TO-cipherfs
 . "$(dirname "$0")/../cli/lib.sh"
-SEED=${CIPHERFS_SEED:-$RANDOM}
-echo "seed: CIPHERFS_SEED=$SEED"
-RANDOM=$SEED
-MOUNTS=()
-WRITERS=()
-cleanup() {
-  for p in "${WRITERS[@]}"; do kill "$p" 2>/dev/null; done
-  for m in "${MOUNTS[@]}"; do
-    mountpoint -q "$m" 2>/dev/null && fusermount3 -u "$m" 2>/dev/null
-    mountpoint -q "$m" 2>/dev/null && umount -l "$m" 2>/dev/null
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+use_seed
 REGION_DIR() { echo "$CIPHERFS_HOME/regions/$1"; }
 
 # --- unmounted cluster ---
@@ -82,7 +69,7 @@ writer() {  # writer W: files w<W>-<i>, each 300 KiB of a pattern, in order
   echo $((i - 1)) >"$WORK/w$w.count"
 }
 touch "$WORK/run"
-for w in $(seq 1 $NW); do writer "$w" & WRITERS+=($!); done
+for w in $(seq 1 $NW); do writer "$w" & BG+=($!); done
 NS=4
 for s in $(seq 1 $NS); do
   sleep "0.$((RANDOM % 9 + 1))"
@@ -90,7 +77,7 @@ for s in $(seq 1 $NS); do
   echo "snapshot live$s: write pause $(json_get '.DBClusterSnapshot.WritePauseMicroseconds') us"
 done
 rm -f "$WORK/run"
-wait "${WRITERS[@]}"; WRITERS=()
+wait "${BG[@]}"; BG=()
 
 # check_tree DIR LABEL: each writer's files f1..fk contiguous, all complete
 # but possibly the last, which is a prefix of its content.
