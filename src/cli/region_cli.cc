@@ -17,14 +17,6 @@ struct Args {
   int interval_ms = 1000;
 };
 
-CLI::App* Leaf(CLI::App* parent, const SnapshotCliHooks& h, const std::string& name, const std::string& what,
-               const std::string& examples) {
-  CLI::App* sub = parent->add_subcommand(name, what);
-  sub->footer("Examples:\n" + examples);
-  h.add_common(sub);
-  return sub;
-}
-
 }  // namespace
 
 void RegisterRegionCommands(CLI::App& app, const SnapshotCliHooks& h) {

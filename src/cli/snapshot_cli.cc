@@ -23,6 +23,8 @@ struct Args {
   std::string id, source;
 };
 
+}  // namespace
+
 CLI::App* Leaf(CLI::App* parent, const SnapshotCliHooks& h, const std::string& name, const std::string& what,
                const std::string& examples) {
   CLI::App* sub = parent->add_subcommand(name, what);
@@ -30,8 +32,6 @@ CLI::App* Leaf(CLI::App* parent, const SnapshotCliHooks& h, const std::string& n
   h.add_common(sub);
   return sub;
 }
-
-}  // namespace
 
 void RegisterSnapshotCommands(CLI::App& app, CLI::App* cluster, const SnapshotCliHooks& h) {
   auto a = std::make_shared<Args>();

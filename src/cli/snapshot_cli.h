@@ -15,6 +15,10 @@ struct SnapshotCliHooks {
   std::function<void(std::function<Status(Context&)>)> set_action;  // the command to run
 };
 
+// A leaf subcommand with an examples footer and the common options.
+CLI::App* Leaf(CLI::App* parent, const SnapshotCliHooks& h, const std::string& name, const std::string& what,
+               const std::string& examples);
+
 void RegisterSnapshotCommands(CLI::App& app, CLI::App* cluster, const SnapshotCliHooks& hooks);
 
 }  // namespace cfs::cli
