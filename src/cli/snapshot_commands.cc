@@ -129,6 +129,12 @@ Result<nlohmann::json> LiveSnapshot(Context& ctx, const std::string& cluster_id,
     d = SnapshotDescriptor(ctx, c, id, req.value("kind", "manual"));
   }
   CFS_RETURN_IF_ERROR(MakeDirs(ParentDirFor(ctx, d), 0755));
+  // Outside the barrier: writes that returned before this request reach the
+  // daemon first (a writer blocked by the barrier would hold the flush up).
+  if (Status flushed = live->FlushKernelCache(); !flushed.ok()) {
+    log::Warn("snapshot {} of cluster {}: {}; the snapshot may miss writes still in the kernel cache", d.id,
+              cluster_id, flushed.ToString());
+  }
   snapshot::LiveHooks hooks;
   hooks.freeze = [live] {
     live->PauseNamespace(true);

@@ -3,7 +3,9 @@
 // is unmounted.
 #include "fs/mount.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <cstdlib>
@@ -71,16 +73,29 @@ std::vector<std::string> FuseArgs(const MountOptions& o) {
 
 class Live final : public LiveMount {
  public:
-  Live(VolumeFs* fs, store::DataStore* data) : fs_(fs), data_(data) {}
+  Live(VolumeFs* fs, store::DataStore* data, std::string mountpoint)
+      : fs_(fs), data_(data), mountpoint_(std::move(mountpoint)) {}
   store::DataStore& data() override { return *data_; }
   void PauseNamespace(bool pause) override {
     if (pause) fs_->modify_gate().Pause();
     else fs_->modify_gate().Resume();
   }
+  Status FlushKernelCache() override {
+    if (!fs_->writeback_cache()) return Status::Ok();
+    // Our own FUSE threads serve the open and the writes syncfs sends.
+    int fd = ::open(mountpoint_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return Status(Code::kIoError, "could not open the mountpoint to flush it", errno);
+    int rc = ::syncfs(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return Status(Code::kIoError, "could not write back the mount's cached writes", err);
+    return Status::Ok();
+  }
 
  private:
   VolumeFs* fs_;
   store::DataStore* data_;
+  std::string mountpoint_;
 };
 
 // Mounts, serves until unmounted, unmounts.
@@ -114,7 +129,7 @@ Status RunSession(VolumeFs* fs, store::DataStore* data, const MountOptions& o) {
   }
   if (o.on_mounted) o.on_mounted();
   int rc;
-  Live live(fs, data);
+  Live live(fs, data, o.mountpoint);
   if (o.on_live) o.on_live(&live);
   {
     KeyWatch watch(fs, o);

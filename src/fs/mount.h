@@ -27,6 +27,10 @@ class LiveMount {
   // rename, link, symlink, setattr, write, fallocate, xattr changes...) is
   // in flight and holds new ones until PauseNamespace(false).
   virtual void PauseNamespace(bool pause) = 0;
+  // Writes back the kernel's dirty pages of this mount (the writeback cache
+  // holds write()s the daemon has not seen yet), so a snapshot taken next
+  // holds every write that returned before it was asked for.
+  virtual Status FlushKernelCache() = 0;
 };
 
 struct MountOptions {

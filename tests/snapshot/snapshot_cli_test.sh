@@ -4,8 +4,9 @@
 # refusals (one error line, exit code, nothing left behind), and the
 # snapshot isolation model: several writers fill files while snapshots are
 # taken through the daemon; every snapshot, mounted read-only, must show each
-# writer's files as a contiguous run, all complete but possibly the last
-# (a prefix of it): exactly a state the writers passed through. At the end
+# writer's files as a contiguous run, every file finished before the request
+# complete, and the ones in flight holding their content or zeros page by
+# page (the state a power cut at that instant leaves). At the end
 # the live volume equals the model, and after deleting the snapshots in
 # random order every live chunk has one link again and nothing is left.
 # Exits 77 (skipped) when FUSE can't be used here. Seed: CIPHERFS_SEED.
@@ -64,6 +65,7 @@ writer() {  # writer W: files w<W>-<i>, each 300 KiB of a pattern, in order
   mkdir -p "$M/w$w"
   while [ -e "$WORK/run" ]; do
     yes "w$w-$i" | head -c 307200 >"$M/w$w/f$i" || break
+    echo "$i" >"$WORK/w$w.done.tmp" && mv "$WORK/w$w.done.tmp" "$WORK/w$w.done"
     i=$((i + 1))
   done
   echo $((i - 1)) >"$WORK/w$w.count"
@@ -73,33 +75,64 @@ for w in $(seq 1 $NW); do writer "$w" & BG+=($!); done
 NS=4
 for s in $(seq 1 $NS); do
   sleep "0.$((RANDOM % 9 + 1))"
+  # Files the writers finished before the request must be whole in it.
+  for w in $(seq 1 $NW); do cat "$WORK/w$w.done" 2>/dev/null || echo 0; done >"$WORK/live$s.floor"
   expect 0 snapshot create --cluster orders --id live$s --output json
   echo "snapshot live$s: write pause $(json_get '.DBClusterSnapshot.WritePauseMicroseconds') us"
 done
 rm -f "$WORK/run"
 wait "${BG[@]}"; BG=()
 
-# check_tree DIR LABEL: each writer's files f1..fk contiguous, all complete
-# but possibly the last, which is a prefix of its content.
+# check_tree DIR LABEL [FLOOR-FILE]: each writer's files f1..fk present
+# in order. Without a floor file every file but the last is complete and the
+# last is a prefix of its content. With one (line w: how many files writer w
+# had finished when the snapshot was asked for), those files are complete;
+# later ones were being written at the instant, so each 4 KiB page holds its
+# content or, not yet written back by the kernel, zeros (as after a power
+# cut): never other bytes.
 check_tree() {
-  local dir=$1 label=$2
-  for w in $(seq 1 $NW); do
-    [ -d "$dir/w$w" ] || continue
-    local n; n=$(ls "$dir/w$w" | wc -l)
-    for i in $(seq 1 "$n"); do
-      CHECKS=$((CHECKS + 1))
-      local f="$dir/w$w/f$i"
-      [ -f "$f" ] || { fail "$label: w$w/f$i missing but $n files present"; continue; }
-      local size; size=$(stat -c %s "$f")
-      if [ "$i" -lt "$n" ] && [ "$size" -ne 307200 ]; then fail "$label: w$w/f$i incomplete ($size) but not last"; fi
-      cmp -s -n "$size" "$f" <(yes "w$w-$i" | head -c 307200) || fail "$label: w$w/f$i is not its pattern"
-    done
-  done
+  local dir=$1 label=$2 floor=${3:-}
+  local out
+  out=$(python3 - "$dir" "$NW" "$floor" <<'PY'
+import os, sys
+d, nw, floor = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+floors = [int(x) for x in open(floor).read().split()] if floor else None
+checks, fails = 0, []
+for w in range(1, nw + 1):
+    wd = f"{d}/w{w}"
+    if not os.path.isdir(wd):
+        if floors and floors[w - 1] > 0: fails.append(f"w{w} missing, {floors[w - 1]} files were done")
+        continue
+    n = len(os.listdir(wd))
+    if floors and n < floors[w - 1]: fails.append(f"w{w}: {n} files, {floors[w - 1]} were done")
+    for i in range(1, n + 1):
+        checks += 1
+        f = f"{wd}/f{i}"
+        if not os.path.isfile(f):
+            fails.append(f"w{w}/f{i} missing but {n} files present"); continue
+        data = open(f, "rb").read()
+        want = (f"w{w}-{i}\n".encode() * 307200)[:307200]
+        whole = (i <= floors[w - 1]) if floors else (i < n)
+        if whole and len(data) != 307200:
+            fails.append(f"w{w}/f{i} incomplete ({len(data)})"); continue
+        if len(data) > 307200: fails.append(f"w{w}/f{i} too long ({len(data)})"); continue
+        if floors and not whole:
+            bad = [p for p in range(0, len(data), 4096)
+                   if data[p:p + 4096] != want[p:p + 4096] and data[p:p + 4096].count(0) != len(data[p:p + 4096])]
+            if bad: fails.append(f"w{w}/f{i} page at {bad[0]} is neither its content nor zeros")
+        elif data != want[:len(data)]:
+            fails.append(f"w{w}/f{i} is not its pattern")
+print(checks)
+for x in fails: print(x)
+PY
+)
+  CHECKS=$((CHECKS + $(head -n1 <<<"$out")))
+  while IFS= read -r line; do [ -n "$line" ] && fail "$label: $line"; done < <(tail -n +2 <<<"$out")
 }
 R=$WORK/ro; mkdir -p "$R"; MOUNTS+=("$R")
 for s in $(seq 1 $NS); do
   expect 0 mount --snapshot live$s "$R"
-  check_tree "$R" "snapshot live$s"
+  check_tree "$R" "snapshot live$s" "$WORK/live$s.floor"
   CHECKS=$((CHECKS + 1)); touch "$R/x" 2>/dev/null && fail "snapshot live$s mount is writable"
   expect 0 umount "$R"
 done
