@@ -211,6 +211,11 @@ Result<struct statvfs> PosixBacking::Fstatvfs(int fd) {
   return sv;
 }
 
+Status PosixBacking::SyncFilesystem(int fd) {
+  if (RetryEintr([&] { return syncfs(fd); }) == -1) return Err(errno, "syncfs", FdName(fd));
+  return Status::Ok();
+}
+
 Status PosixBacking::Fchmod(int fd, mode_t mode) {
   int r = IsOPath(fd) ? chmod(ProcPath(fd).c_str(), mode) : fchmod(fd, mode);
   if (r == -1) return Err(errno, "fchmod", FdName(fd));
