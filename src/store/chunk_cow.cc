@@ -1,8 +1,11 @@
 #include "store/chunk_cow.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <vector>
+
+#include "common/result.h"
 
 namespace cfs::store {
 namespace {
@@ -32,6 +35,16 @@ Status CopyData(Backing* backing, int src, int dst, off_t size) {
   return backing->Ftruncate(dst, size);
 }
 
+bool IsChunkName(const std::string& name) {
+  if (name.empty() || name.size() > 20) return false;
+  for (char c : name) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+bool Vanished(const Status& s) { return s.sys_errno() == ENOENT; }
+
 }  // namespace
 
 Status BreakChunkCow(Backing* backing, int dirfd, const std::string& name, int src_fd) {
@@ -50,6 +63,95 @@ Status BreakChunkCow(Backing* backing, int dirfd, const std::string& name, int s
     return s.WithContext("copy-on-write break of chunk " + name);
   }
   return backing->Fsync(dirfd, false);
+}
+
+void SnapshotLinks::NoteFailure(const Status& s) {
+  if (failure_.ok()) failure_ = s.WithContext("linking chunks into a snapshot");
+}
+
+Status SnapshotLinks::LinkLocked(const std::string& file_hex, const std::string& chunk) {
+  const std::string dir = file_hex.substr(0, 2) + "/" + file_hex;
+  if (!dirs_.contains(dir)) {
+    for (const std::string& d : {file_hex.substr(0, 2), dir}) {
+      Status m = backing_->MkdirAt(snap_, d, 0700);
+      if (!m.ok() && m.sys_errno() != EEXIST) return m;
+    }
+    dirs_.insert(dir);
+  }
+  const std::string path = dir + "/" + chunk;
+  Status s = backing_->LinkAt(live_, path, snap_, path, 0);
+  if (s.ok()) ++linked_;
+  return s.sys_errno() == EEXIST ? Status::Ok() : s;  // the linker was first
+}
+
+void SnapshotLinks::Preserve(const std::string& file_hex, uint64_t chunk) {
+  const std::string name = std::to_string(chunk);
+  std::lock_guard<std::mutex> l(mu_);
+  if (finished_ || !taken_.insert(file_hex + "/" + name).second) return;  // linked or marked already
+  auto st = backing_->FstatAt(live_, file_hex.substr(0, 2) + "/" + file_hex + "/" + name, AT_SYMLINK_NOFOLLOW);
+  if (!st.ok()) {
+    if (!Vanished(st.status())) NoteFailure(st.status());
+    return;  // no such chunk at the instant: the one made now is not the snapshot's
+  }
+  Status s = LinkLocked(file_hex, name);
+  if (!s.ok()) NoteFailure(s);
+}
+
+Status SnapshotLinks::Finish() {
+  Status s = LinkRest();
+  std::lock_guard<std::mutex> l(mu_);
+  finished_ = true;
+  if (failure_.ok()) failure_ = s;
+  return failure_;
+}
+
+Status SnapshotLinks::LinkRest() {
+  auto fail = [this](const Status& s) {
+    std::lock_guard<std::mutex> l(mu_);
+    NoteFailure(s);
+    return failure_;
+  };
+  auto shards = backing_->ListDir(live_);
+  if (!shards.ok()) return fail(shards.status());
+  for (const std::string& shard : *shards) {
+    auto files = backing_->OpenAt(live_, shard, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!files.ok() && Vanished(files.status())) continue;
+    if (!files.ok()) return fail(files.status());
+    auto names = backing_->ListDir(*files);
+    (void)backing_->Close(*files);
+    if (!names.ok()) return fail(names.status());
+    for (const std::string& file : *names) {
+      if (file.size() < 2 || file.compare(0, 2, shard) != 0) continue;  // not a chunk directory
+      auto dir = backing_->OpenAt(live_, shard + "/" + file, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (!dir.ok() && Vanished(dir.status())) continue;  // deleted: its chunks were preserved first
+      if (!dir.ok()) return fail(dir.status());
+      auto chunks = backing_->ListDir(*dir);
+      (void)backing_->Close(*dir);
+      if (!chunks.ok() && Vanished(chunks.status())) continue;
+      if (!chunks.ok()) return fail(chunks.status());
+      for (const std::string& chunk : *chunks) {
+        if (!IsChunkName(chunk)) continue;  // e.g. <n>.cow of a break in progress
+        std::lock_guard<std::mutex> l(mu_);
+        if (taken_.contains(file + "/" + chunk)) continue;
+        Status s = LinkLocked(file, chunk);
+        if (!s.ok() && !Vanished(s)) {
+          NoteFailure(s);
+          return failure_;
+        }
+      }
+    }
+  }
+  return failure();
+}
+
+Status SnapshotLinks::failure() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return failure_;
+}
+
+uint64_t SnapshotLinks::linked() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return linked_;
 }
 
 }  // namespace cfs::store

@@ -33,6 +33,12 @@ Result<InodeRead> ReadInode(Backing* b, const format::MetaAuth& auth, int fd) {
   return InodeRead{r, false};
 }
 
+bool ParseChunkIndex(const std::string& name, uint64_t* c) {
+  if (name.empty() || name.size() > 19 || name.find_first_not_of("0123456789") != std::string::npos) return false;
+  *c = std::stoull(name);
+  return true;
+}
+
 }  // namespace
 
 std::string DataStore::Impl::FileDirName(const FileId& id) const { return HexEncode(id); }
@@ -87,6 +93,42 @@ uint32_t DataStore::chunk_blocks() const { return impl_->options.chunk_blocks; }
 void DataStore::BeginWriteBarrier() { impl_->gate.Close(); }
 void DataStore::EndWriteBarrier() { impl_->gate.Open(); }
 void DataStore::BumpCowEpoch() { impl_->cow_epoch.fetch_add(1); }
+
+Status DataStore::BeginSnapshotLinks(int snapshot_objects_fd) {
+  Impl& s = *impl_;
+  if (s.options.read_only) return Status(Code::kFailedPrecondition, "volume is read-only", EROFS);
+  std::lock_guard<std::mutex> l(s.snapshot_mu);
+  if (s.snapshot_links) return FailedPrecondition("another snapshot of this volume is still linking its chunks");
+  s.snapshot_links = std::make_shared<SnapshotLinks>(s.backing, s.objects_fd, snapshot_objects_fd);
+  s.cow_epoch.fetch_add(1);  // every chunk's next change goes through PrepareWrite's slow path
+  return Status::Ok();
+}
+
+Result<uint64_t> DataStore::FinishSnapshotLinks() {
+  Impl& s = *impl_;
+  std::shared_ptr<SnapshotLinks> links;
+  {
+    std::lock_guard<std::mutex> l(s.snapshot_mu);
+    links = s.snapshot_links;
+  }
+  if (!links) return FailedPrecondition("no snapshot is linking its chunks");
+  Status st = links->Finish();
+  {
+    std::lock_guard<std::mutex> l(s.snapshot_mu);
+    s.snapshot_links.reset();
+  }
+  CFS_RETURN_IF_ERROR(st);
+  return links->linked();
+}
+
+void DataStore::Impl::PreserveForSnapshot(const FileId& id, uint64_t c) {
+  std::shared_ptr<SnapshotLinks> links;
+  {
+    std::lock_guard<std::mutex> l(snapshot_mu);
+    links = snapshot_links;
+  }
+  if (links) links->Preserve(HexEncode(id), c);
+}
 
 Result<uint64_t> DataStore::RecoverTornBlocks() {
   if (impl_->options.read_only) return Status(Code::kFailedPrecondition, "volume is read-only", EROFS);
@@ -168,6 +210,7 @@ Status DataStore::DeleteFileData(const FileId& id) {
     auto names = s.backing->ListDir(*dir);
     if (names.ok()) {
       for (const auto& n : *names) {
+        if (uint64_t c; ParseChunkIndex(n, &c)) s.PreserveForSnapshot(id, c);
         Status u = s.backing->UnlinkAt(*dir, n, 0);
         if (!u.ok() && u.sys_errno() != ENOENT && st.ok()) st = u;
       }

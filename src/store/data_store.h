@@ -90,6 +90,20 @@ class DataStore {
   void EndWriteBarrier();
   void BumpCowEpoch();
 
+  // Snapshots with a write pause that does not grow with the data
+  // (docs/snapshots.md, "The O(1) write pause"). Inside the write barrier,
+  // BeginSnapshotLinks records the instant and bumps the copy-on-write
+  // epoch: from then on, before its first change to a chunk (write, punch,
+  // truncate, delete), the data path links the chunk file as it was into
+  // `snapshot_objects_fd` (the new volume's objects/, kept open by the
+  // caller until FinishSnapshotLinks returns). After the barrier,
+  // FinishSnapshotLinks links every other chunk file that existed at the
+  // instant, stops preserving and returns the number of chunk files linked,
+  // or the first failure (the snapshot is then incomplete: discard it).
+  // One snapshot at a time: FailedPrecondition while one is pending.
+  Status BeginSnapshotLinks(int snapshot_objects_fd);
+  Result<uint64_t> FinishSnapshotLinks();
+
   DataCounters& counters();
   uint32_t chunk_blocks() const;
 

@@ -9,6 +9,8 @@
 //     copy-on-write break)
 //   ChunkState::mu, then FileData::Impl::mu, then DataStore::Impl::files_mu
 //     (never in the other order; held only for short work)
+//   DataStore::Impl::snapshot_mu, then SnapshotLinks' mutex (a writer
+//     holds cow_mu exclusively while it preserves a chunk)
 //   DirtyLog and FdCache internal mutexes (leaves)
 #pragma once
 
@@ -20,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "store/chunk_cow.h"
 #include "store/chunk_format.h"
 #include "store/data_store.h"
 #include "store/dirty_log.h"
@@ -76,6 +79,8 @@ struct DataStore::Impl {
 
   WriteGate gate;
   std::atomic<uint64_t> cow_epoch{1};
+  std::mutex snapshot_mu;                   // guards `snapshot_links` (a leaf lock)
+  std::shared_ptr<SnapshotLinks> snapshot_links;  // a snapshot's chunks still being linked
   std::mutex compact_mu;  // serializes log compaction and CloseClean
 
   std::mutex files_mu;  // guards `files` and `pending_inode_fds`
@@ -85,6 +90,10 @@ struct DataStore::Impl {
   uint64_t chunk_bytes() const { return uint64_t{options.chunk_blocks} * format::kBlock; }
   std::string FileDirName(const FileId& id) const;  // "<hh>/<id32>"
   Status SyncPendingInodes();
+  // Before the first change to chunk `c` of file `id` since a snapshot
+  // instant whose chunks are still being linked: links it into the snapshot
+  // (store/chunk_cow.h). Cheap when no snapshot is pending.
+  void PreserveForSnapshot(const FileId& id, uint64_t c);
   Status MaybeCompact();
   Result<uint64_t> Recover();  // chunk_recover.cc
   Status RecoverChunk(const FileId& id, uint64_t c, uint64_t* repaired);

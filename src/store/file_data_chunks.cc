@@ -1,7 +1,9 @@
 // FileData::Impl: per-chunk state, chunk files and their descriptors,
 // and what must happen before a chunk is modified (log, copy-on-write).
 #include <bit>
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "common/log.h"
 #include "store/chunk_cow.h"
@@ -73,11 +75,15 @@ Status FileData::Impl::Load(ChunkState& cs) {
     cs.loaded = true;  // no chunk file: all holes
     return Status::Ok();
   }
-  uint8_t page[format::kHeaderWrite];
-  CFS_ASSIGN_OR_RETURN(size_t n, store->backing->PRead((*fd)->fd(), page, sizeof page, 0));
+  // One read of the header page and the whole tag table: the table then
+  // stays in the host page cache, so a cold random read of a block costs
+  // one disk read (its data), not two (its slot pair, then its data).
+  thread_local std::vector<uint8_t> head;
+  head.resize(store->data_offset);
+  CFS_ASSIGN_OR_RETURN(size_t n, store->backing->PRead((*fd)->fd(), head.data(), head.size(), 0));
   cs.loaded = true;
   if (n == 0) return Status::Ok();  // created, header never written: all holes
-  auto h = format::DecodeHeader(*store->auth, ByteView(page, n));
+  auto h = format::DecodeHeader(*store->auth, ByteView(head.data(), std::min(n, format::kHeaderWrite)));
   if (h.ok() && (h->chunk_blocks != store->options.chunk_blocks || h->id != id || h->chunk != cs.index)) {
     h = DataLoss("chunk header names another chunk");
   }
@@ -171,6 +177,7 @@ Result<std::shared_lock<std::shared_mutex>> FileData::Impl::PrepareWrite(ChunkSt
   if (cs.cow_checked_epoch.load() != epoch) {
     std::unique_lock<std::shared_mutex> cow(cs.cow_mu);
     if (cs.cow_checked_epoch.load() != epoch) {
+      store->PreserveForSnapshot(id, cs.index);  // a snapshot still linking its chunks gets this one first
       CFS_RETURN_IF_ERROR(BreakCow(cs));
       cs.cow_checked_epoch.store(epoch);
     }

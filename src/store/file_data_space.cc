@@ -71,6 +71,7 @@ Status FileData::Impl::DropBeyond(uint64_t new_size, uint64_t zero_end) {
     for (const auto& name : names) {
       uint64_t c;
       if (!ParseChunkName(name, &c) || c < first_dead) continue;
+      store->PreserveForSnapshot(id, c);
       Status s = store->backing->UnlinkAt(*dir, name, 0);
       if (!s.ok() && s.sys_errno() != ENOENT) return s;
       removed = true;
