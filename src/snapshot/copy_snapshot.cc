@@ -50,48 +50,13 @@ Status ClaimStaging(const std::string& staging, const VolumeCopyJob& job, bool* 
   return WriteFileAtomically(staging + "/job", job.job_text, 0600);
 }
 
-Status BuildInStaging(store::Backing* b, const VolumeCopyJob& job, const std::string& staging,
-                      const config::VolumeDescriptor& d, const TransferOptions& options, VolumeCopyReport* r) {
-  const std::string volume = staging + "/volume";
-  CFS_RETURN_IF_ERROR(MkdirOk(volume));
-  CFS_RETURN_IF_ERROR(MkdirOk(volume + "/objects"));
-  CFS_RETURN_IF_ERROR(RemoveTree(volume + "/tree"));  // small: copied again on every run
-  CopyOptions copt;
-  CFS_RETURN_IF_ERROR(CopyVolumeTree(b, job.source_dir, volume, copt, nullptr));
-  CFS_ASSIGN_OR_RETURN(auto receiver, LocalReceiver::Open(b, volume, staging + "/manifest"));
-  CFS_ASSIGN_OR_RETURN(std::vector<ChunkFile> all, ListChunkFiles(b, job.source_dir));
-  std::vector<ChunkFile> todo;
-  for (auto& c : all) {
-    auto it = receiver->done().find(c.rel);
-    if (it != receiver->done().end() && it->second == c.size) {
-      ++r->transfer.chunks_skipped;
-    } else {
-      todo.push_back(std::move(c));
-    }
-  }
-  if (r->transfer.chunks_skipped > 0) {
-    log::Info("copy {}: resuming, {} chunk(s) already moved, {} to go", job.id, r->transfer.chunks_skipped,
-              todo.size());
-  }
-  uint64_t skipped = r->transfer.chunks_skipped;
-  CFS_RETURN_IF_ERROR(TransferChunks(b, job.source_dir, todo, receiver.get(), options, &r->transfer));
-  r->transfer.chunks_skipped = skipped;
-  CFS_RETURN_IF_ERROR(config::WriteVolumeDescriptor(volume, d));
-  CFS_RETURN_IF_ERROR(SyncVolumeCopy(b, volume, false));
-  return FsyncDir(staging);
-}
-
 }  // namespace
 
 std::string CopyStagingDir(const std::string& parent_dir, const std::string& id) {
   return parent_dir + "/.copy-" + id;
 }
 
-Status CopyVolumeResumable(store::Backing* b, const VolumeCopyJob& job, const config::VolumeDescriptor& d,
-                           const TransferOptions& options, VolumeCopyReport* report) {
-  VolumeCopyReport local;
-  VolumeCopyReport* r = report ? report : &local;
-  int64_t t0 = NowUs();
+Result<std::unique_ptr<CopyStaging>> CopyStaging::Open(store::Backing* b, const VolumeCopyJob& job) {
   const std::string final_dir = job.parent_dir + "/" + job.id;
   std::error_code ec;
   if (std::filesystem::exists(final_dir, ec)) {
@@ -100,18 +65,55 @@ Status CopyVolumeResumable(store::Backing* b, const VolumeCopyJob& job, const co
   const std::string staging = CopyStagingDir(job.parent_dir, job.id);
   CFS_RETURN_IF_ERROR(MkdirOk(staging));
   CFS_ASSIGN_OR_RETURN(FileLock lock, FileLock::TryAcquire(staging + "/lock", FileLock::Mode::kExclusive));
-  CFS_RETURN_IF_ERROR(ClaimStaging(staging, job, &r->resumed));
-  CFS_RETURN_IF_ERROR(BuildInStaging(b, job, staging, d, options, r));
-  const std::string volume = staging + "/volume";
-  if (::renameat2(AT_FDCWD, volume.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) != 0) {
+  std::unique_ptr<CopyStaging> c(new CopyStaging(b, job, std::move(lock)));
+  c->staging_ = staging;
+  c->volume_ = staging + "/volume";
+  CFS_RETURN_IF_ERROR(ClaimStaging(staging, job, &c->resumed_));
+  CFS_RETURN_IF_ERROR(MkdirOk(c->volume_));
+  CFS_RETURN_IF_ERROR(MkdirOk(c->volume_ + "/objects"));
+  CFS_RETURN_IF_ERROR(RemoveTree(c->volume_ + "/tree"));  // small: sent again on every run
+  CFS_ASSIGN_OR_RETURN(c->receiver_, LocalReceiver::Open(b, c->volume_, staging + "/manifest"));
+  return c;
+}
+
+Status CopyStaging::Commit(const config::VolumeDescriptor& d) {
+  CFS_RETURN_IF_ERROR(receiver_->Finish());
+  CFS_RETURN_IF_ERROR(config::WriteVolumeDescriptor(volume_, d));
+  CFS_RETURN_IF_ERROR(SyncVolumeCopy(b_, volume_, false));
+  CFS_RETURN_IF_ERROR(FsyncDir(staging_));
+  const std::string final_dir = job_.parent_dir + "/" + job_.id;
+  if (::renameat2(AT_FDCWD, volume_.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) != 0) {
     if (errno == EEXIST || errno == ENOTEMPTY) {
-      return AlreadyExists(fmt::format("{} already exists in {}", job.id, job.parent_dir));
+      return AlreadyExists(fmt::format("{} already exists in {}", job_.id, job_.parent_dir));
     }
     return Status::FromErrno(errno, "rename into " + final_dir);
   }
-  CFS_RETURN_IF_ERROR(FsyncDir(job.parent_dir));
-  Status rm = RemoveTree(staging);
-  if (!rm.ok()) log::Warn("copy {}: could not remove {}: {}", job.id, staging, rm.ToString());
+  CFS_RETURN_IF_ERROR(FsyncDir(job_.parent_dir));
+  Status rm = RemoveTree(staging_);
+  if (!rm.ok()) log::Warn("copy {}: could not remove {}: {}", job_.id, staging_, rm.ToString());
+  return Status::Ok();
+}
+
+Status CopyVolumeResumable(store::Backing* b, const VolumeCopyJob& job, const config::VolumeDescriptor& d,
+                           const TransferOptions& options, VolumeCopyReport* report) {
+  VolumeCopyReport local;
+  VolumeCopyReport* r = report ? report : &local;
+  int64_t t0 = NowUs();
+  CFS_ASSIGN_OR_RETURN(std::unique_ptr<CopyStaging> st, CopyStaging::Open(b, job));
+  r->resumed = st->resumed();
+  CopyOptions copt;
+  copt.sync = false;  // SyncVolumeCopy at Commit
+  CFS_RETURN_IF_ERROR(CopyVolumeTree(b, job.source_dir, st->volume_dir(), copt, nullptr));
+  CFS_ASSIGN_OR_RETURN(std::vector<ChunkFile> all, ListChunkFiles(b, job.source_dir));
+  std::vector<ChunkFile> todo = ChunksToSend(std::move(all), st->receiver()->done(), &r->transfer.chunks_skipped);
+  if (r->transfer.chunks_skipped > 0) {
+    log::Info("copy {}: resuming, {} chunk(s) already moved, {} to go", job.id, r->transfer.chunks_skipped,
+              todo.size());
+  }
+  uint64_t skipped = r->transfer.chunks_skipped;
+  CFS_RETURN_IF_ERROR(TransferChunks(b, job.source_dir, todo, st->receiver(), options, &r->transfer));
+  r->transfer.chunks_skipped = skipped;
+  CFS_RETURN_IF_ERROR(st->Commit(d));
   r->total_us = NowUs() - t0;
   return Status::Ok();
 }

@@ -11,8 +11,10 @@
 // run on the same staging folder gets Unavailable.
 #pragma once
 
+#include <memory>
 #include <string>
 
+#include "common/atomic_file.h"
 #include "common/result.h"
 #include "config/volume_yaml.h"
 #include "snapshot/copy_transfer.h"
@@ -47,5 +49,32 @@ Status CopyVolumeResumable(store::Backing* backing, const VolumeCopyJob& job, co
 // Removes the staging folder of a copy to `<parent>/<id>`. NotFound if none;
 // Unavailable while a run holds it.
 Status AbortVolumeCopy(const std::string& parent_dir, const std::string& id);
+
+// The staging folder of one copy, claimed for a run (the receiving end of a
+// copy sent from another host, `region serve`, fills it; CopyVolumeResumable
+// uses it too). Holds the lock until destroyed.
+class CopyStaging {
+ public:
+  // Claims `<parent>/.copy-<id>` for `job` with `volume/objects` made and a
+  // receiver on its manifest. Errors as CopyVolumeResumable's.
+  static Result<std::unique_ptr<CopyStaging>> Open(store::Backing* backing, const VolumeCopyJob& job);
+  const std::string& volume_dir() const { return volume_; }
+  LocalReceiver* receiver() { return receiver_.get(); }
+  bool resumed() const { return resumed_; }
+  // Writes the descriptor, makes the copy durable, renames `volume/` to
+  // `<parent>/<id>` (RENAME_NOREPLACE, parent fsynced), removes the staging
+  // folder. On failure the staging folder stays.
+  Status Commit(const config::VolumeDescriptor& d);
+
+ private:
+  CopyStaging(store::Backing* b, VolumeCopyJob job, FileLock lock)
+      : b_(b), job_(std::move(job)), lock_(std::move(lock)) {}
+  store::Backing* b_;
+  VolumeCopyJob job_;
+  FileLock lock_;
+  std::string staging_, volume_;
+  bool resumed_ = false;
+  std::unique_ptr<LocalReceiver> receiver_;
+};
 
 }  // namespace cfs::snapshot

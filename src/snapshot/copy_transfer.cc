@@ -84,6 +84,20 @@ Result<std::vector<ChunkFile>> ListChunkFiles(store::Backing* b, const std::stri
   return out;
 }
 
+std::vector<ChunkFile> ChunksToSend(std::vector<ChunkFile> all, const std::map<std::string, uint64_t>& done,
+                                    uint64_t* skipped) {
+  std::vector<ChunkFile> todo;
+  for (auto& c : all) {
+    auto it = done.find(c.rel);
+    if (it != done.end() && it->second == c.size) {
+      ++*skipped;
+    } else {
+      todo.push_back(std::move(c));
+    }
+  }
+  return todo;
+}
+
 Result<Bytes> ReadChunkFile(store::Backing* b, int objects_fd, const std::string& rel) {
   CFS_ASSIGN_OR_RETURN(int fd, b->OpenAt(objects_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   store::ScopedFd in(b, fd);
@@ -149,10 +163,38 @@ Result<int> LocalReceiver::OpenChunkDir(const std::string& rel, bool create) {
   return b_->OpenAt(objects_fd_, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-Status LocalReceiver::Record(const std::string& rel, uint64_t size, const crypto::Digest& digest) {
-  std::string line = fmt::format("{} {} {}\n", rel, size, HexEncode(ByteView(digest.data(), digest.size())));
+Status LocalReceiver::FsyncChunksAndDirs(const std::vector<Arrived>& batch) {
+  for (const Arrived& a : batch) {
+    CFS_ASSIGN_OR_RETURN(int fd, b_->OpenAt(objects_fd_, a.rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    store::ScopedFd f(b_, fd);
+    CFS_RETURN_IF_ERROR(b_->Fsync(fd, false));
+  }
+  std::set<std::string> dirs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    dirs = dirs_;
+  }
+  for (const std::string& d : dirs) {
+    Result<int> fd = b_->OpenAt(objects_fd_, d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (!fd.ok() && fd.status().sys_errno() == ENOENT) continue;
+    CFS_RETURN_IF_ERROR(fd.status());
+    store::ScopedFd dir(b_, *fd);
+    CFS_RETURN_IF_ERROR(b_->Fsync(*fd, false));
+  }
+  return b_->Fsync(objects_fd_, false);
+}
+
+Status LocalReceiver::SyncAndRecord(std::vector<Arrived> batch) {
+  Status synced = b_->SyncFilesystem(objects_fd_);
+  if (synced.code() == Code::kUnimplemented) synced = FsyncChunksAndDirs(batch);
+  CFS_RETURN_IF_ERROR(synced);
+  std::string lines;
+  for (const Arrived& a : batch) {
+    lines += fmt::format("{} {} {}\n", a.rel, a.size, HexEncode(ByteView(a.digest.data(), a.digest.size())));
+  }
+  if (lines.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(mu_);
-  return b_->PWrite(manifest_fd_, line.data(), line.size(), 0);  // O_APPEND
+  return b_->PWrite(manifest_fd_, lines.data(), lines.size(), 0);  // O_APPEND
 }
 
 Status LocalReceiver::Receive(const std::string& rel, ByteView data, const crypto::Digest& sent) {
@@ -169,11 +211,27 @@ Status LocalReceiver::Receive(const std::string& rel, ByteView data, const crypt
   CFS_ASSIGN_OR_RETURN(int fd, b_->OpenAt(dfd, part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
   store::ScopedFd out(b_, fd);
   CFS_RETURN_IF_ERROR(WriteSparse(b_, fd, data));
-  CFS_RETURN_IF_ERROR(b_->Fsync(fd, false));
   // Rename, never write in place: the destination may share the old chunk
-  // by hard link with an earlier image (replica shipping).
+  // by hard link with an earlier image (replica shipping). Not yet durable:
+  // the batch's SyncAndRecord makes it so before the manifest names it.
   CFS_RETURN_IF_ERROR(b_->RenameAt(dfd, part, dfd, name, 0));
-  return Record(rel, data.size(), got);
+  std::vector<Arrived> batch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.push_back({rel, data.size(), got});
+    pending_bytes_ += data.size();
+    if (pending_bytes_ < kSyncBatchBytes) return Status::Ok();
+  }
+  // This chunk closed a batch: make it durable while the other workers go
+  // on writing the next one.
+  std::lock_guard<std::mutex> sync_lock(sync_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pending_bytes_ < kSyncBatchBytes) return Status::Ok();  // another worker took it
+    batch.swap(pending_);
+    pending_bytes_ = 0;
+  }
+  return SyncAndRecord(std::move(batch));
 }
 
 Status LocalReceiver::Remove(const std::string& rel) {
@@ -185,19 +243,16 @@ Status LocalReceiver::Remove(const std::string& rel) {
 }
 
 Status LocalReceiver::Finish() {
-  std::set<std::string> dirs;
+  std::lock_guard<std::mutex> sync_lock(sync_mu_);
+  std::vector<Arrived> batch;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    dirs.swap(dirs_);
+    batch.swap(pending_);
+    pending_bytes_ = 0;
   }
-  for (const std::string& d : dirs) {
-    Result<int> fd = b_->OpenAt(objects_fd_, d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (!fd.ok() && fd.status().sys_errno() == ENOENT) continue;
-    CFS_RETURN_IF_ERROR(fd.status());
-    store::ScopedFd dir(b_, *fd);
-    CFS_RETURN_IF_ERROR(b_->Fsync(*fd, false));
-  }
-  CFS_RETURN_IF_ERROR(b_->Fsync(objects_fd_, false));
+  // Directories (new chunk dirs, removals) need their pass even when no
+  // chunk is pending: SyncAndRecord with an empty batch still syncs.
+  CFS_RETURN_IF_ERROR(SyncAndRecord(std::move(batch)));
   return b_->Fsync(manifest_fd_, false);
 }
 

@@ -2,10 +2,12 @@
 // rule 4; docs/regions.md). A sender reads a chunk file whole, takes its
 // SHA-256 and hands both to a ChunkReceiver, which hashes what arrived,
 // refuses a mismatch (DataLoss) and otherwise writes the chunk under a
-// temporary name, fsyncs it, renames it into place and records it in a
+// temporary name and renames it into place. Durability is batched: once
+// kSyncBatchBytes have arrived (and at Finish), one Backing::SyncFilesystem
+// (syncfs) makes the batch durable, then its chunks are recorded in a
 // manifest. The manifest (one line per chunk made durable) lets a rerun skip
-// what an interrupted run already moved. Chunks are never decrypted: the
-// copy needs no key.
+// what an interrupted run already moved; a chunk written but not yet
+// recorded is sent again. Chunks are never decrypted: the copy needs no key.
 // Thread safety: TransferChunks runs its own worker threads; LocalReceiver
 // may be called from several threads at once. One transfer per destination
 // at a time (the caller holds the staging folder's lock).
@@ -32,6 +34,8 @@ namespace cfs::snapshot {
 // Largest chunk file accepted (a chunk of kMaxChunkBlocks blocks plus its
 // header and tag table is well below); anything bigger is not a chunk.
 inline constexpr uint64_t kMaxChunkFileSize = 64ull << 20;
+// Bytes received between two durability passes (one syncfs each).
+inline constexpr uint64_t kSyncBatchBytes = 256ull << 20;
 
 // A chunk file of a volume: "objects/<ab>/<file id>/<index>" relative to
 // objects/ ("<ab>/<file id>/<index>"), with what identifies its version.
@@ -52,12 +56,14 @@ class ChunkReceiver {
  public:
   virtual ~ChunkReceiver() = default;
   // Verifies `data` against `sent` (the sender's SHA-256). Ok once the chunk
-  // is durable under its name and recorded; DataLoss on a digest mismatch
-  // (nothing written); the I/O error otherwise.
+  // is in place under its name (durable and recorded at the end of its
+  // batch, at the latest at Finish); DataLoss on a digest mismatch (nothing
+  // written); the I/O error otherwise.
   virtual Status Receive(const std::string& rel, ByteView data, const crypto::Digest& sent) = 0;
   // Removes a chunk (incremental shipping: gone from the source).
   virtual Status Remove(const std::string& rel) = 0;
-  // Makes every directory written durable and the manifest synced.
+  // Makes every chunk received and every directory written durable, and
+  // the manifest synced. Ok: all of it is durable.
   virtual Status Finish() = 0;
 };
 
@@ -78,8 +84,16 @@ class LocalReceiver final : public ChunkReceiver {
   LocalReceiver(store::Backing* backing, store::ScopedFd objects, store::ScopedFd manifest)
       : b_(backing), objects_(std::move(objects)), manifest_(std::move(manifest)),
         objects_fd_(objects_.get()), manifest_fd_(manifest_.get()) {}
+  struct Arrived {
+    std::string rel;
+    uint64_t size;
+    crypto::Digest digest;
+  };
   Result<int> OpenChunkDir(const std::string& rel, bool create);
-  Status Record(const std::string& rel, uint64_t size, const crypto::Digest& digest);
+  // Makes the chunks of `batch` durable (one syncfs; fsync file by file and
+  // of the directories when the backing has no syncfs), then records them.
+  Status SyncAndRecord(std::vector<Arrived> batch);
+  Status FsyncChunksAndDirs(const std::vector<Arrived>& batch);
 
   store::Backing* b_;
   store::ScopedFd objects_;
@@ -87,8 +101,11 @@ class LocalReceiver final : public ChunkReceiver {
   int objects_fd_;
   int manifest_fd_;
   std::map<std::string, uint64_t> done_;  // filled by Open only
-  std::mutex mu_;                         // guards dirs_ and manifest appends
+  std::mutex sync_mu_;                    // one durability pass at a time; taken before mu_
+  std::mutex mu_;                         // guards dirs_, pending_, pending_bytes_ and manifest appends
   std::set<std::string> dirs_;            // chunk directories touched ("<ab>/<file id>")
+  std::vector<Arrived> pending_;          // in place, not yet known durable nor recorded
+  uint64_t pending_bytes_ = 0;
 };
 
 struct TransferProgress {
@@ -119,6 +136,11 @@ struct TransferOptions {
 Status TransferChunks(store::Backing* backing, const std::string& src_volume_dir,
                       const std::vector<ChunkFile>& chunks, ChunkReceiver* receiver, const TransferOptions& options,
                       TransferProgress* progress);
+
+// The chunks of `all` that `done` (rel -> size of chunks an earlier run
+// moved) does not hold with the same size; counts the others in *skipped.
+std::vector<ChunkFile> ChunksToSend(std::vector<ChunkFile> all, const std::map<std::string, uint64_t>& done,
+                                    uint64_t* skipped);
 
 // Reads a whole chunk file (refusing anything over kMaxChunkFileSize).
 Result<Bytes> ReadChunkFile(store::Backing* backing, int objects_fd, const std::string& rel);

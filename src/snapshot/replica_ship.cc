@@ -35,40 +35,7 @@ bool Exists(const std::string& path) {
   return std::filesystem::exists(path, ec);
 }
 
-// Changed (new or rewritten) and removed chunks of `now` against `before`.
-void Diff(const std::vector<ChunkFile>& before, const std::vector<ChunkFile>& now, std::vector<ChunkFile>* changed,
-          std::vector<std::string>* removed, uint64_t* unchanged) {
-  std::map<std::string, const ChunkFile*> old;
-  for (const auto& c : before) old[c.rel] = &c;
-  for (const auto& c : now) {
-    auto it = old.find(c.rel);
-    if (it != old.end() && it->second->inode == c.inode && it->second->size == c.size) {
-      ++*unchanged;
-    } else {
-      changed->push_back(c);
-    }
-    if (it != old.end()) old.erase(it);
-  }
-  for (const auto& [rel, c] : old) removed->push_back(rel);
-}
-
-// The next image in `staging`: the current one linked (if any), tree/ anew.
-Status StartImage(store::Backing* b, const std::string& new_snapshot_dir, const std::string& replica_dir,
-                  const std::string& staging) {
-  CFS_RETURN_IF_ERROR(RemoveTree(staging));
-  if (::mkdir(staging.c_str(), 0700) != 0) return Status::FromErrno(errno, "mkdir " + staging);
-  CopyOptions opt;
-  opt.sync = false;  // SyncVolumeCopy at the end
-  if (Exists(replica_dir)) {
-    CFS_RETURN_IF_ERROR(CopyVolumeCow(b, replica_dir, staging, opt, nullptr));
-    CFS_RETURN_IF_ERROR(RemoveTree(staging + "/tree"));
-  } else if (::mkdir((staging + "/objects").c_str(), 0700) != 0) {
-    return Status::FromErrno(errno, "mkdir " + staging + "/objects");
-  }
-  return CopyVolumeTree(b, new_snapshot_dir, staging, opt, nullptr);
-}
-
-Status Install(const std::string& staging, const std::string& replica_dir) {
+Status InstallDir(const std::string& staging, const std::string& replica_dir) {
   std::string parent = replica_dir.substr(0, replica_dir.rfind('/'));
   if (!Exists(replica_dir)) {
     if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, replica_dir.c_str(), RENAME_NOREPLACE) != 0) {
@@ -85,6 +52,56 @@ Status Install(const std::string& staging, const std::string& replica_dir) {
 
 }  // namespace
 
+void DiffChunks(const std::vector<ChunkFile>& before, const std::vector<ChunkFile>& now,
+                std::vector<ChunkFile>* changed, std::vector<std::string>* removed, uint64_t* unchanged) {
+  std::map<std::string, const ChunkFile*> old;
+  for (const auto& c : before) old[c.rel] = &c;
+  for (const auto& c : now) {
+    auto it = old.find(c.rel);
+    if (it != old.end() && it->second->inode == c.inode && it->second->size == c.size) {
+      ++*unchanged;
+    } else {
+      changed->push_back(c);
+    }
+    if (it != old.end()) old.erase(it);
+  }
+  for (const auto& [rel, c] : old) removed->push_back(rel);
+}
+
+Result<std::unique_ptr<ShipStaging>> ShipStaging::Open(store::Backing* b, const std::string& replica_dir) {
+  std::unique_ptr<ShipStaging> st(new ShipStaging(b, replica_dir));
+  CFS_RETURN_IF_ERROR(RemoveTree(st->staging_));
+  if (::mkdir(st->staging_.c_str(), 0700) != 0) return Status::FromErrno(errno, "mkdir " + st->staging_);
+  CopyOptions opt;
+  opt.sync = false;  // SyncVolumeCopy at Install
+  if (Exists(replica_dir)) {
+    CFS_RETURN_IF_ERROR(CopyVolumeCow(b, replica_dir, st->staging_, opt, nullptr));
+    CFS_RETURN_IF_ERROR(RemoveTree(st->staging_ + "/tree"));
+  } else if (::mkdir((st->staging_ + "/objects").c_str(), 0700) != 0) {
+    return Status::FromErrno(errno, "mkdir " + st->staging_ + "/objects");
+  }
+  CFS_ASSIGN_OR_RETURN(st->receiver_, LocalReceiver::Open(b, st->staging_, st->staging_ + "/manifest"));
+  return st;
+}
+
+ShipStaging::~ShipStaging() {
+  receiver_.reset();
+  if (installed_) return;
+  Status rm = RemoveTree(staging_);
+  if (!rm.ok()) log::Warn("replica ship: could not remove {}: {}", staging_, rm.ToString());
+}
+
+Status ShipStaging::Install(const config::VolumeDescriptor& d) {
+  CFS_RETURN_IF_ERROR(receiver_->Finish());
+  receiver_.reset();
+  if (::unlink((staging_ + "/manifest").c_str()) != 0) return Status::FromErrno(errno, "unlink manifest");
+  CFS_RETURN_IF_ERROR(config::WriteVolumeDescriptor(staging_, d));
+  CFS_RETURN_IF_ERROR(SyncVolumeCopy(b_, staging_, false));
+  CFS_RETURN_IF_ERROR(InstallDir(staging_, replica_));
+  installed_ = true;
+  return Status::Ok();
+}
+
 Status ShipImage(store::Backing* b, const std::string& new_snapshot_dir, const std::string& old_snapshot_dir,
                  const std::string& replica_dir, const config::VolumeDescriptor& d, const TransferOptions& options,
                  ShipReport* report) {
@@ -99,23 +116,14 @@ Status ShipImage(store::Backing* b, const std::string& new_snapshot_dir, const s
   }
   std::vector<ChunkFile> changed;
   std::vector<std::string> removed;
-  Diff(before, now, &changed, &removed, &r->chunks_unchanged);
-  const std::string staging = replica_dir + ".ship";
-  CFS_RETURN_IF_ERROR(StartImage(b, new_snapshot_dir, replica_dir, staging));
-  Status s = [&]() -> Status {
-    CFS_ASSIGN_OR_RETURN(auto receiver, LocalReceiver::Open(b, staging, staging + "/manifest"));
-    for (const auto& rel : removed) CFS_RETURN_IF_ERROR(receiver->Remove(rel));
-    CFS_RETURN_IF_ERROR(TransferChunks(b, new_snapshot_dir, changed, receiver.get(), options, &r->transfer));
-    if (::unlink((staging + "/manifest").c_str()) != 0) return Status::FromErrno(errno, "unlink manifest");
-    CFS_RETURN_IF_ERROR(config::WriteVolumeDescriptor(staging, d));
-    return SyncVolumeCopy(b, staging, false);
-  }();
-  if (s.ok()) s = Install(staging, replica_dir);
-  if (!s.ok()) {
-    Status rm = RemoveTree(staging);
-    if (!rm.ok()) log::Warn("replica ship: could not remove {}: {}", staging, rm.ToString());
-    return s;
-  }
+  DiffChunks(before, now, &changed, &removed, &r->chunks_unchanged);
+  CFS_ASSIGN_OR_RETURN(std::unique_ptr<ShipStaging> st, ShipStaging::Open(b, replica_dir));
+  CopyOptions opt;
+  opt.sync = false;
+  CFS_RETURN_IF_ERROR(CopyVolumeTree(b, new_snapshot_dir, st->dir(), opt, nullptr));
+  for (const auto& rel : removed) CFS_RETURN_IF_ERROR(st->receiver()->Remove(rel));
+  CFS_RETURN_IF_ERROR(TransferChunks(b, new_snapshot_dir, changed, st->receiver(), options, &r->transfer));
+  CFS_RETURN_IF_ERROR(st->Install(d));
   r->chunks_removed = removed.size();
   r->total_us = NowUs() - t0;
   return Status::Ok();

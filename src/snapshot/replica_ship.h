@@ -12,7 +12,9 @@
 // Thread safety: the caller holds the replica's lock.
 #pragma once
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "config/volume_yaml.h"
@@ -26,6 +28,34 @@ struct ShipReport {
   uint64_t chunks_unchanged = 0;  // linked from the previous image
   uint64_t chunks_removed = 0;
   int64_t total_us = 0;
+};
+
+// Changed (new or rewritten: another inode or size) and removed chunks of
+// `now` against `before` (the chunks of the snapshot shipped last).
+void DiffChunks(const std::vector<ChunkFile>& before, const std::vector<ChunkFile>& now,
+                std::vector<ChunkFile>* changed, std::vector<std::string>* removed, uint64_t* unchanged);
+
+// The next image of a replica being built in `<replica>.ship`: the current
+// image's chunks hard-linked, no tree/ yet (the caller makes it: copied or
+// unpacked), a receiver for changed chunks and removals. Destroying it
+// without Install removes the staging folder.
+class ShipStaging {
+ public:
+  static Result<std::unique_ptr<ShipStaging>> Open(store::Backing* backing, const std::string& replica_dir);
+  ~ShipStaging();
+  const std::string& dir() const { return staging_; }
+  LocalReceiver* receiver() { return receiver_.get(); }
+  // Writes the descriptor, makes the image durable and swaps it with the
+  // current one (atomic); the previous image is removed.
+  Status Install(const config::VolumeDescriptor& d);
+
+ private:
+  ShipStaging(store::Backing* b, std::string replica_dir)
+      : b_(b), replica_(std::move(replica_dir)), staging_(replica_ + ".ship") {}
+  store::Backing* b_;
+  std::string replica_, staging_;
+  bool installed_ = false;
+  std::unique_ptr<LocalReceiver> receiver_;
 };
 
 // Ships to `replica_dir` (created on the first shipment) with descriptor
