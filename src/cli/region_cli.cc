@@ -4,14 +4,25 @@
 #include <memory>
 
 #include "cli/region_commands.h"
+#include "cli/region_serve.h"
 #include "cli/replica_commands.h"
 
 namespace cfs::cli {
 namespace {
 
+// --target and this end's TLS identity (DESIGN rule 8).
+void AddTlsTarget(CLI::App* sub, std::string* target, crypto::TlsIdentity* tls) {
+  sub->add_option("--target", *target,
+                  "the target region's server on another host, tls://HOST:PORT (cipherfs region serve)");
+  sub->add_option("--tls-cert", tls->cert_file, "with --target: this end's certificate (PEM)");
+  sub->add_option("--tls-key", tls->key_file, "with --target: this end's private key (PEM)");
+  sub->add_option("--tls-ca", tls->ca_file, "with --target: the CA that signed the server's certificate (PEM)");
+}
+
 struct Args {
   SnapshotCopyArgs copy;
   ReplicaCreateArgs replica;
+  RegionServeArgs serve;
   std::string id;
   bool follow = false;
   int interval_ms = 1000;
@@ -38,13 +49,17 @@ void RegisterRegionCommands(CLI::App& app, const SnapshotCliHooks& h) {
       "  cipherfs snapshot copy --source-snapshot s1 --target-snapshot s1-rekeyed --kms-key-id alias/other\n"
       "  cipherfs snapshot copy --source-snapshot s1 --source-region local-1 --target-snapshot s1-dr \\\n"
       "      --region dr-1 --kms-key-id alias/dr\n"
-      "  cipherfs snapshot copy --abort --target-snapshot s1-dr --region dr-1\n");
+      "  cipherfs snapshot copy --abort --target-snapshot s1-dr --region dr-1\n"
+      "  cipherfs snapshot copy --source-snapshot s1 --source-region local-1 --target-snapshot s1-dr \\\n"
+      "      --region dr-1 --kms-key-id alias/dr --target tls://dr-host:7443 \\\n"
+      "      --tls-cert me.pem --tls-key me.key --tls-ca ca.pem\n");
   h.add_common(copy);
   copy->add_option("--source-snapshot", a->copy.source_snapshot, "snapshot to copy");
   copy->add_option("--source-region", a->copy.source_region, "region of the source (default: --region)");
   copy->add_option("--target-snapshot", a->copy.target_snapshot, "identifier of the copy")->required();
   copy->add_option("--kms-key-id", a->copy.kms_key_id, "key of the target region for the copy's data key");
   copy->add_flag("--abort", a->copy.abort, "remove an interrupted copy's staging folder");
+  AddTlsTarget(copy, &a->copy.target, &a->copy.tls);
   on(copy, [](Context& c, Args& x) {
     if (!x.copy.abort && x.copy.source_snapshot.empty()) {
       return InvalidArgument("snapshot copy needs --source-snapshot (or --abort)");
@@ -72,6 +87,7 @@ void RegisterRegionCommands(CLI::App& app, const SnapshotCliHooks& h) {
   create->add_option("--mountpoint", a->replica.mountpoint, "same region: where to mount the replica");
   create->add_option("-o", a->replica.options, "mount options (same region)")->allow_extra_args(false);
   create->add_flag("-f,--foreground", a->replica.foreground, "same region: stay in the foreground");
+  AddTlsTarget(create, &a->replica.target, &a->replica.tls);
   on(create, [](Context& c, Args& x) { return ReplicaCreate(c, x.replica); });
   CLI::App* ship = Leaf(rep, h, "ship",
                         "Ship a cross-region replica: snapshot the source, send the chunks changed since the\n"
@@ -91,6 +107,24 @@ void RegisterRegionCommands(CLI::App& app, const SnapshotCliHooks& h) {
                            "  cipherfs replica promote --id orders-dr --region dr-1\n");
   promote->add_option("--id", a->id, "replica identifier")->required();
   on(promote, [](Context& c, Args& x) { return ReplicaPromote(c, x.id); });
+
+  CLI::App* region = app.add_subcommand("region", "Regions across hosts: receive copies and replica shipments");
+  region->require_subcommand(1);
+  CLI::App* serve = Leaf(
+      region, h, "serve",
+      "Receive snapshot copies and replica shipments into --region from other hosts, over TLS 1.3 with\n"
+      "both ends authenticated by certificates of --tls-ca (DESIGN rule 8). The chunks arrive as\n"
+      "ciphertext, each checked by SHA-256; an encrypted source's data key is wrapped here, by this\n"
+      "region's KMS, under the --kms-key-id the sender named. Runs in the foreground; prints one line\n"
+      "per session.",
+      "  cipherfs region serve --region dr-1 --listen 0.0.0.0:7443 --tls-cert dr.pem --tls-key dr.key \\\n"
+      "      --tls-ca ca.pem\n");
+  serve->add_option("--listen", a->serve.listen, "IPv4 HOST:PORT to listen on (port 0: any free one)")->required();
+  serve->add_option("--tls-cert", a->serve.tls.cert_file, "this server's certificate (PEM; names its host)")->required();
+  serve->add_option("--tls-key", a->serve.tls.key_file, "this server's private key (PEM)")->required();
+  serve->add_option("--tls-ca", a->serve.tls.ca_file, "CA whose client certificates are accepted (PEM)")->required();
+  serve->add_flag("--once", a->serve.once, "exit after one session");
+  on(serve, [](Context& c, Args& x) { return RegionServe(c, x.serve); });
 }
 
 }  // namespace cfs::cli

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "cli/exit_codes.h"
 #include "cli/snapshot_commands.h"
 #include "snapshot/copy_snapshot.h"
+#include "snapshot/ship_remote.h"
 #include "snapshot/snapshot.h"
 
 namespace cfs::cli {
@@ -146,6 +148,8 @@ nlohmann::json CopyJson(const config::VolumeDescriptor& d, const config::VolumeD
   return j;
 }
 
+snapshot::TransferOptions CopyOptionsFromEnv(ProgressPrinter* printer, int64_t threads);
+
 Status CrossRegionCopy(Context& ctx, const config::VolumeDescriptor& s, const std::string& source_dir,
                        const config::VolumeDescriptor& d, const SnapshotCopyArgs& a) {
   snapshot::VolumeCopyJob job;
@@ -155,12 +159,7 @@ Status CrossRegionCopy(Context& ctx, const config::VolumeDescriptor& s, const st
   job.job_text = fmt::format("source {} created {}\ntarget {}\nkey {}\n", s.arn, s.created_at, d.arn,
                              a.kms_key_id.value_or("-"));
   ProgressPrinter printer(fmt::format("copy {} -> {}", s.id, d.id));
-  snapshot::TransferOptions opt;
-  opt.threads = static_cast<unsigned>(EnvInt("CIPHERFS_COPY_THREADS", kCopyThreads));
-  opt.corrupt_chunk = EnvInt("CIPHERFS_TEST_COPY_CORRUPT", -1);
-  opt.stop_after = EnvInt("CIPHERFS_TEST_COPY_STOP_AFTER", -1);
-  opt.stop = &g_stop;
-  opt.progress = [&printer](const snapshot::TransferProgress& p) { printer.Update(p, false); };
+  snapshot::TransferOptions opt = CopyOptionsFromEnv(&printer, kCopyThreads);
   snapshot::VolumeCopyReport report;
   Status s2;
   {
@@ -188,6 +187,93 @@ Status CrossRegionCopy(Context& ctx, const config::VolumeDescriptor& s, const st
                                                          report.transfer.chunks_skipped)
                                            : "",
                             d.storage_encrypted ? ", encrypted with " + d.kms_key_arn : ", not encrypted");
+  }
+  return Status::Ok();
+}
+
+snapshot::TransferOptions CopyOptionsFromEnv(ProgressPrinter* printer, int64_t threads) {
+  snapshot::TransferOptions opt;
+  opt.threads = static_cast<unsigned>(EnvInt("CIPHERFS_COPY_THREADS", threads));
+  opt.corrupt_chunk = EnvInt("CIPHERFS_TEST_COPY_CORRUPT", -1);
+  opt.stop_after = EnvInt("CIPHERFS_TEST_COPY_STOP_AFTER", -1);
+  opt.stop = &g_stop;
+  opt.progress = [printer](const snapshot::TransferProgress& p) { printer->Update(p, false); };
+  return opt;
+}
+
+// The chunks and tree of snapshot `s` sent to `region serve` on another
+// host; the data key decrypted here (source region's KMS) travels inside
+// TLS and is wrapped there by the target region's KMS.
+Status SendCopy(Context& src, const config::VolumeDescriptor& s, const SnapshotCopyArgs& a,
+                const snapshot::RemoteTarget& target, snapshot::TransferProgress* progress, nlohmann::json* done) {
+  std::optional<keymgr::DecryptResult> plain;
+  if (s.storage_encrypted) {
+    CFS_ASSIGN_OR_RETURN(auto kms, src.open_kms(src.config.region));
+    CFS_ASSIGN_OR_RETURN(plain, kms->Decrypt(s.wrapped_data_key, ClusterEncryptionContext(snapshot::DataKeyContextArn(s)),
+                                             s.kms_key_arn));
+  }
+  CFS_ASSIGN_OR_RETURN(std::string yaml, config::FormatVolumeYaml(s));
+  snapshot::RemoteHello h{"copy", a.target_snapshot, "", a.kms_key_id.value_or(""),
+                          fmt::format("source {} created {}\ntarget {}\nkey {}\n", s.arn, s.created_at,
+                                      a.target_snapshot, a.kms_key_id.value_or("-")),
+                          "", yaml};
+  h.region = a.target_region;
+  CFS_ASSIGN_OR_RETURN(auto session, snapshot::RemoteSession::Open(target, h, plain ? &plain->plaintext : nullptr));
+  plain.reset();
+  const std::string dir = SnapshotDir(src, s.id);
+  CFS_RETURN_IF_ERROR(session->SendTree(src.backing, dir));
+  CFS_ASSIGN_OR_RETURN(std::vector<snapshot::ChunkFile> all, snapshot::ListChunkFiles(src.backing, dir));
+  uint64_t skipped = 0;
+  std::vector<snapshot::ChunkFile> todo = snapshot::ChunksToSend(std::move(all), session->done(), &skipped);
+  ProgressPrinter printer(fmt::format("copy {} -> {} at {}", s.id, a.target_snapshot, target.url()));
+  snapshot::TransferOptions opt = CopyOptionsFromEnv(&printer, 2);  // one TLS stream: 2 readers suffice
+  Status sent;
+  {
+    StopSignals signals;
+    sent = snapshot::TransferChunks(src.backing, dir, todo, session->chunks(), opt, progress);
+  }
+  progress->chunks_skipped = skipped;
+  printer.Update(*progress, true);
+  CFS_RETURN_IF_ERROR(sent);
+  CFS_ASSIGN_OR_RETURN(*done, session->Commit());
+  return Status::Ok();
+}
+
+Status RemoteCopy(Context& ctx, Context& src, const config::VolumeDescriptor& s, const SnapshotCopyArgs& a) {
+  CFS_ASSIGN_OR_RETURN(snapshot::RemoteTarget target, snapshot::ParseRemoteTarget(a.target, a.tls));
+  if (src.config.region == ctx.config.region) {
+    return InvalidArgument(fmt::format("--target {} is another region's server: name that region with --region",
+                                       a.target));
+  }
+  SnapshotCopyArgs args = a;
+  args.target_region = ctx.config.region;
+  snapshot::TransferProgress progress;
+  nlohmann::json done;
+  auto t0 = std::chrono::steady_clock::now();
+  Status st = SendCopy(src, s, args, target, &progress, &done);
+  if (!st.ok()) {
+    return WithHint(st, fmt::format("no snapshot {} was made in region {}; rerun the same command to resume, or "
+                                    "remove what was moved with --abort on the target's host", a.target_snapshot,
+                                    ctx.config.region));
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string key_arn = done.value("key_arn", "");
+  if (ctx.json) {
+    nlohmann::json j{{"DBClusterSnapshotIdentifier", a.target_snapshot}, {"DBClusterSnapshotArn", done.value("arn", "")},
+                     {"SourceDBClusterSnapshotArn", s.arn}, {"SourceRegion", s.region}, {"Region", ctx.config.region},
+                     {"StorageEncrypted", s.storage_encrypted}, {"Target", a.target},
+                     {"ChunksCopied", progress.chunks_done}, {"ChunksResumed", progress.chunks_skipped},
+                     {"BytesCopied", progress.bytes_done}, {"Seconds", secs}};
+    if (s.storage_encrypted) j["KmsKeyId"] = key_arn;
+    *ctx.out << nlohmann::json{{"DBClusterSnapshot", j}}.dump(2) << "\n";
+  } else {
+    *ctx.out << fmt::format("copied snapshot {} ({}) to {} in region {} at {}: {} chunks, {:.1f} MiB in {:.2f} s{}{}\n",
+                            s.id, s.region, a.target_snapshot, ctx.config.region, a.target, progress.chunks_done,
+                            progress.bytes_done / 1048576.0, secs,
+                            progress.chunks_skipped ? fmt::format(", resumed ({} chunks from earlier runs)",
+                                                                  progress.chunks_skipped)
+                                                    : "",
+                            s.storage_encrypted ? ", encrypted with " + key_arn : ", not encrypted");
   }
   return Status::Ok();
 }
@@ -227,6 +313,7 @@ Status SnapshotCopy(Context& ctx, const SnapshotCopyArgs& a) {
   Context src = ContextForRegion(ctx, source_region);
   CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor s, LoadSnapshot(src, a.source_snapshot));
   CFS_RETURN_IF_ERROR(CheckCopyArgs(ctx, src, s, a));
+  if (!a.target.empty()) return RemoteCopy(ctx, src, s, a);
   CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, CopyDescriptor(ctx, src, s, a));
   CFS_RETURN_IF_ERROR(MakeDirs(SnapshotsDir(ctx), 0755));
   if (source_region != ctx.config.region) return CrossRegionCopy(ctx, s, SnapshotDir(src, s.id), d, a);

@@ -14,6 +14,7 @@
 
 #include "cli/context.h"
 #include "config/volume_yaml.h"
+#include "crypto/tls_channel.h"
 
 namespace cfs::cli {
 
@@ -23,6 +24,11 @@ struct SnapshotCopyArgs {
   std::string target_snapshot;
   std::optional<std::string> kms_key_id;     // a key of the target region
   bool abort = false;                        // remove an interrupted copy's staging folder
+  // The target region on another host: its `region serve` as
+  // tls://HOST:PORT, and this end's TLS identity.
+  std::string target;
+  crypto::TlsIdentity tls;
+  std::string target_region;  // filled in by the command
 };
 
 Status SnapshotCopy(Context& ctx, const SnapshotCopyArgs& args);

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <optional>
 #include <filesystem>
 #include <thread>
 
@@ -35,6 +36,12 @@ std::string ReplicaDir(const Context& ctx, const std::string& id) { return Repli
 std::string StatePath(const Context& ctx, const std::string& id) { return ReplicaDir(ctx, id) + ".json"; }
 
 int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
+
+std::string Absolute(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::absolute(path, ec);
+  return ec ? path : p.string();
+}
 
 Result<nlohmann::json> LoadState(const Context& ctx, const std::string& id) {
   if (!config::IsValidVolumeId(id)) return InvalidArgument(fmt::format("'{}' is not a valid replica id", id));
@@ -116,6 +123,49 @@ Result<config::VolumeDescriptor> ReplicaDescriptor(Context& ctx, Context& src_ct
   return d;
 }
 
+// A replica on another host: its receiving end and this end's identity, as
+// `replica create --target` recorded them.
+Result<snapshot::RemoteTarget> TargetOf(const nlohmann::json& state) {
+  crypto::TlsIdentity id{state.value("tls_cert", ""), state.value("tls_key", ""), state.value("tls_ca", "")};
+  return snapshot::ParseRemoteTarget(state.value("target", ""), id);
+}
+
+// One shipment to another host: the diff is made here (both snapshots are
+// in the source region), the changes go over TLS; the first shipment also
+// carries the data key (decrypted in the source region; the receiving end
+// wraps it under the key of its region).
+Status ShipRemote(Context& src, const nlohmann::json& state, const std::string& id, int64_t gen,
+                  const config::VolumeDescriptor& cluster, const std::string& new_snap, const std::string& old_snap,
+                  const std::string& point_in_time, snapshot::ShipReport* r) {
+  auto t0 = std::chrono::steady_clock::now();
+  CFS_ASSIGN_OR_RETURN(snapshot::RemoteTarget target, TargetOf(state));
+  CFS_ASSIGN_OR_RETURN(std::vector<snapshot::ChunkFile> now, snapshot::ListChunkFiles(src.backing, new_snap));
+  std::vector<snapshot::ChunkFile> before, changed;
+  if (!old_snap.empty()) {
+    CFS_ASSIGN_OR_RETURN(before, snapshot::ListChunkFiles(src.backing, old_snap));
+  }
+  std::vector<std::string> removed;
+  snapshot::DiffChunks(before, now, &changed, &removed, &r->chunks_unchanged);
+  CFS_ASSIGN_OR_RETURN(std::string yaml, config::FormatVolumeYaml(cluster));
+  snapshot::RemoteHello h{"ship", id, state.value("region", ""), state.value("key_id", ""), "", point_in_time, yaml};
+  std::optional<keymgr::DecryptResult> plain;
+  if (gen == 1 && cluster.storage_encrypted) {
+    CFS_ASSIGN_OR_RETURN(auto kms, src.open_kms(src.config.region));
+    CFS_ASSIGN_OR_RETURN(plain, kms->Decrypt(cluster.wrapped_data_key, ClusterEncryptionContext(cluster.arn),
+                                             cluster.kms_key_arn));
+  }
+  CFS_ASSIGN_OR_RETURN(auto session, snapshot::RemoteSession::Open(target, h, plain ? &plain->plaintext : nullptr));
+  plain.reset();
+  CFS_RETURN_IF_ERROR(session->SendTree(src.backing, new_snap));
+  for (const auto& rel : removed) CFS_RETURN_IF_ERROR(session->chunks()->Remove(rel));
+  snapshot::TransferOptions opt;
+  CFS_RETURN_IF_ERROR(snapshot::TransferChunks(src.backing, new_snap, changed, session->chunks(), opt, &r->transfer));
+  CFS_RETURN_IF_ERROR(session->Commit().status());
+  r->chunks_removed = removed.size();
+  r->total_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+  return Status::Ok();
+}
+
 // One shipment under the replica's lock: snapshot the source, ship, record.
 Status ShipOnce(Context& ctx, const std::string& id, nlohmann::json& state, snapshot::ShipReport* report) {
   Context src = ContextForRegion(ctx, state.at("source_region").get<std::string>());
@@ -131,11 +181,15 @@ Status ShipOnce(Context& ctx, const std::string& id, nlohmann::json& state, snap
   }
   CFS_RETURN_IF_ERROR(CowCopyOfCluster(src, cluster, sd, &snap_report));
   std::string old_snap = state.value("last_snapshot", "");
-  CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, config::ReadVolumeDescriptor(ReplicaDir(ctx, id) + ".desc"));
-  snapshot::TransferOptions opt;
-  Status s = snapshot::ShipImage(ctx.backing, SnapshotDir(src, snap_id),
-                                 old_snap.empty() ? "" : SnapshotDir(src, old_snap), ReplicaDir(ctx, id), d, opt,
-                                 report);
+  std::string old_dir = old_snap.empty() ? "" : SnapshotDir(src, old_snap);
+  Status s = [&]() -> Status {
+    if (state.contains("target")) {
+      return ShipRemote(src, state, id, gen, c, SnapshotDir(src, snap_id), old_dir, sd.created_at, report);
+    }
+    CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, config::ReadVolumeDescriptor(ReplicaDir(ctx, id) + ".desc"));
+    snapshot::TransferOptions opt;
+    return snapshot::ShipImage(ctx.backing, SnapshotDir(src, snap_id), old_dir, ReplicaDir(ctx, id), d, opt, report);
+  }();
   if (!s.ok()) {
     (void)snapshot::DeleteVolume(SnapshotsDir(src), snap_id);
     return s;
@@ -164,8 +218,33 @@ void PrintShip(Context& ctx, const std::string& id, const snapshot::ShipReport& 
                           r.chunks_removed, r.total_us / 1e6);
 }
 
+// A replica on another host: only the sending end's state is kept here
+// (in this host's folder of the replica's region); the receiving end makes
+// the replica's descriptor, with its data key wrapped there.
+Status CreateRemote(Context& ctx, const config::VolumeDescriptor& src, Context& src_ctx, const ReplicaCreateArgs& a) {
+  CFS_RETURN_IF_ERROR(snapshot::ParseRemoteTarget(a.target, a.tls).status());
+  nlohmann::json state{{"kind", "cross-region"}, {"source", src.id}, {"source_arn", src.arn},
+                       {"source_region", src_ctx.config.region}, {"region", ctx.config.region},
+                       {"target", a.target}, {"tls_cert", Absolute(a.tls.cert_file)},
+                       {"tls_key", Absolute(a.tls.key_file)}, {"tls_ca", Absolute(a.tls.ca_file)},
+                       {"key_id", a.kms_key_id.value_or("")}, {"generation", 0}, {"created_at", config::NowRfc3339()}};
+  CFS_RETURN_IF_ERROR(MakeDirs(ReplicasDir(ctx), 0755));
+  CFS_RETURN_IF_ERROR(SaveState(ctx, a.id, state));
+  snapshot::ShipReport report;
+  Status s = ShipLocked(ctx, a.id, &report);
+  if (!s.ok()) {
+    (void)::unlink(StatePath(ctx, a.id).c_str());
+    return s;
+  }
+  *ctx.out << fmt::format("created replica {} of {} ({}) in region {} at {}\n", a.id, src.id, src_ctx.config.region,
+                          ctx.config.region, a.target);
+  PrintShip(ctx, a.id, report);
+  return Status::Ok();
+}
+
 Status CreateCrossRegion(Context& ctx, const config::VolumeDescriptor& src, Context& src_ctx,
                          const ReplicaCreateArgs& a) {
+  if (!a.target.empty()) return CreateRemote(ctx, src, src_ctx, a);
   std::error_code ec;
   if (std::filesystem::exists(ClusterDir(ctx, a.id), ec)) {
     return AlreadyExists(fmt::format("cluster {} already exists in region {}; choose another --id", a.id,
@@ -250,6 +329,7 @@ Status ReplicaDescribe(Context& ctx, const std::string& id) {
       if (d->storage_encrypted) j["KmsKeyId"] = d->kms_key_arn;
     }
     j["SourceRegion"] = state.value("source_region", "");
+    if (state.contains("target")) j["Target"] = state.value("target", "");
     j["ShippedPointInTime"] = state.value("shipped_point_in_time", "");
     j["Generation"] = state.value("generation", 0);
     j["ReplicaLagSeconds"] = UnixNow() - state.value("shipped_unix", int64_t{0});
@@ -270,6 +350,10 @@ Status ReplicaPromote(Context& ctx, const std::string& id) {
   if (state["kind"] != "cross-region") {
     return FailedPrecondition(fmt::format("replica {} is a read-only mount of cluster {} in this region; unmount it "
                                           "(its source is already writable)", id, state.value("source", "")));
+  }
+  if (state.contains("target")) {
+    return FailedPrecondition(fmt::format("replica {} lives on the host serving {}; run replica promote there",
+                                          id, state.value("target", "")));
   }
   CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, config::ReadVolumeDescriptor(ReplicaDir(ctx, id)));
   d.lineage.push_back({kRelPromoted, d.arn, config::NowRfc3339()});
@@ -292,6 +376,85 @@ Status ReplicaPromote(Context& ctx, const std::string& id) {
   *ctx.out << fmt::format("promoted replica {} to a standalone cluster in region {} (image of {} at {})\n", id,
                           ctx.config.region, state.value("source", ""), state.value("shipped_point_in_time", ""));
   return Status::Ok();
+}
+
+namespace {
+
+// The replica's descriptor here, made by its first shipment.
+Result<config::VolumeDescriptor> RemoteReplicaDescriptor(Context& ctx, const snapshot::RemoteHello& h,
+                                                         const config::VolumeDescriptor& src, const SecretBytes& key) {
+  std::error_code ec;
+  if (std::filesystem::exists(ClusterDir(ctx, h.target_id), ec)) {
+    return AlreadyExists(fmt::format("cluster {} already exists in region {}", h.target_id, ctx.config.region));
+  }
+  ReplicaCreateArgs a;
+  if (!h.key_id.empty()) a.kms_key_id = h.key_id;
+  CFS_RETURN_IF_ERROR(CheckEncryption(src, a, true));
+  if (src.storage_encrypted && key.empty()) {
+    return FailedPrecondition(fmt::format("replica {} does not exist in region {}; create it again", h.target_id,
+                                          ctx.config.region));
+  }
+  config::VolumeDescriptor d = src;
+  d.kind = config::VolumeKind::kCluster;
+  d.id = h.target_id;
+  d.arn = ClusterArn(ctx, h.target_id);
+  d.region = ctx.config.region;
+  d.status = "available";
+  d.created_at = config::NowRfc3339();
+  d.lineage = src.lineage;
+  d.lineage.push_back({kRelReplicaOf, src.arn, d.created_at});
+  if (!src.storage_encrypted) return d;
+  CFS_ASSIGN_OR_RETURN(auto kms, ctx.open_kms(ctx.config.region));
+  CFS_ASSIGN_OR_RETURN(keymgr::EncryptResult w, kms->Encrypt(h.key_id, key, ClusterEncryptionContext(d.arn)));
+  d.wrapped_data_key = std::move(w.ciphertext_blob);
+  d.kms_key_arn = w.key_arn;
+  return d;
+}
+
+}  // namespace
+
+Status ServeReplicaShipment(Context& ctx, snapshot::ShipWire& wire, const snapshot::RemoteHello& h,
+                            const config::VolumeDescriptor& src, const SecretBytes& key) {
+  const std::string& id = h.target_id;
+  if (!config::IsValidVolumeId(id)) return InvalidArgument(fmt::format("'{}' is not a valid replica id", id));
+  CFS_RETURN_IF_ERROR(MakeDirs(ReplicasDir(ctx), 0755));
+  CFS_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(ReplicaDir(ctx, id) + ".lock", FileLock::Mode::kExclusive));
+  Result<nlohmann::json> loaded = LoadState(ctx, id);
+  bool first = !loaded.ok() && loaded.status().code() == Code::kNotFound;
+  if (!first) CFS_RETURN_IF_ERROR(loaded.status());
+  nlohmann::json state = first ? nlohmann::json{{"kind", "cross-region"}, {"source", src.id}, {"source_arn", src.arn},
+                                                {"source_region", src.region}, {"generation", 0},
+                                                {"created_at", config::NowRfc3339()}}
+                               : *loaded;
+  if (state.value("kind", "") != "cross-region" || state.contains("target") || state.value("source_arn", "") != src.arn) {
+    return FailedPrecondition(fmt::format("replica {} of region {} is not a replica of {}", id, ctx.config.region, src.arn));
+  }
+  const std::string desc_dir = ReplicaDir(ctx, id) + ".desc";
+  if (first) {
+    CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, RemoteReplicaDescriptor(ctx, h, src, key));
+    CFS_RETURN_IF_ERROR(MakeDirs(desc_dir, 0700));
+    CFS_RETURN_IF_ERROR(config::WriteVolumeDescriptor(desc_dir, d));
+  }
+  CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, config::ReadVolumeDescriptor(desc_dir));
+  Status s = [&]() -> Status {
+    CFS_ASSIGN_OR_RETURN(auto st, snapshot::ShipStaging::Open(ctx.backing, ReplicaDir(ctx, id)));
+    CFS_RETURN_IF_ERROR(wire.Send(snapshot::ShipMsg::kReady, nlohmann::json::object()));
+    CFS_RETURN_IF_ERROR(snapshot::ReceiveImage(wire, ctx.backing, st->dir(), st->receiver()));
+    CFS_RETURN_IF_ERROR(st->Install(d));
+    state["generation"] = state.value("generation", 0) + 1;
+    state["shipped_point_in_time"] = h.point_in_time;
+    state["shipped_unix"] = UnixNow();
+    return SaveState(ctx, id, state);
+  }();
+  if (!s.ok()) {
+    if (first) {
+      std::error_code ec;
+      std::filesystem::remove_all(desc_dir, ec);
+      std::filesystem::remove_all(ReplicaDir(ctx, id), ec);
+    }
+    return s;
+  }
+  return wire.Send(snapshot::ShipMsg::kDone, {{"arn", d.arn}, {"generation", state["generation"]}});
 }
 
 }  // namespace cfs::cli

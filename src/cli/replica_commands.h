@@ -13,6 +13,9 @@
 #include <vector>
 
 #include "cli/context.h"
+#include "config/volume_yaml.h"
+#include "crypto/tls_channel.h"
+#include "snapshot/ship_remote.h"
 
 namespace cfs::cli {
 
@@ -25,6 +28,10 @@ struct ReplicaCreateArgs {
   std::string mountpoint;                    // same region: where the read-only instance is mounted
   std::vector<std::string> options;          // -o
   bool foreground = false;
+  // Cross-region on another host: the receiving end (`region serve`) as
+  // tls://HOST:PORT, and this end's TLS identity. Remembered for `ship`.
+  std::string target;
+  crypto::TlsIdentity tls;
 };
 
 Status ReplicaCreate(Context& ctx, const ReplicaCreateArgs& args);
@@ -32,5 +39,11 @@ Status ReplicaCreate(Context& ctx, const ReplicaCreateArgs& args);
 Status ReplicaShip(Context& ctx, const std::string& id, bool follow, int interval_ms);
 Status ReplicaDescribe(Context& ctx, const std::string& id);
 Status ReplicaPromote(Context& ctx, const std::string& id);
+// The receiving end of a shipment from another host (`region serve`): the
+// replica `hello.target_id` of this region, created by its first shipment
+// (data key wrapped here under hello.key_id), then replaced by each next
+// image atomically.
+Status ServeReplicaShipment(Context& ctx, snapshot::ShipWire& wire, const snapshot::RemoteHello& hello,
+                            const config::VolumeDescriptor& source, const SecretBytes& key);
 
 }  // namespace cfs::cli

@@ -4,6 +4,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +19,8 @@
 
 namespace cfs::crypto {
 namespace {
+
+constexpr time_t kAcceptedReadTimeoutS = 300;
 
 std::string SslErrors() {
   std::string out;
@@ -59,6 +63,38 @@ std::string SubjectCn(SSL* ssl) {
   X509_free(cert);
   return buf;
 }
+
+// Blocks SIGPIPE in this thread for its lifetime, and discards one raised
+// meanwhile: a write to a peer that went away is an error, not a kill.
+class SigpipeBlock {
+ public:
+  SigpipeBlock() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    blocked_ = pthread_sigmask(SIG_BLOCK, &pipe_, &old_) == 0;
+  }
+  ~SigpipeBlock() {
+    if (!blocked_) return;
+    sigset_t pending;
+    sigpending(&pending);
+    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
+      timespec zero{0, 0};
+      while (sigtimedwait(&pipe_, nullptr, &zero) == -1 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeBlock(const SigpipeBlock&) = delete;
+  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+
+ private:
+  sigset_t pipe_, old_;
+  bool was_pending_ = false;
+  bool blocked_ = false;
+};
 
 }  // namespace
 
@@ -131,8 +167,16 @@ Result<std::unique_ptr<TlsChannel>> TlsChannel::Connect(const std::string& host,
   st->ssl = SSL_new(st->ctx);
   if (st->ssl == nullptr) return Internal("SSL_new: " + SslErrors());
   SSL_set_fd(st->ssl, st->fd);
-  SSL_set_tlsext_host_name(st->ssl, host.c_str());
-  SSL_set1_host(st->ssl, host.c_str());  // the server's certificate must name `host`
+  // The server's certificate must name `host`: its IP address (SAN IP) when
+  // dialled by address, else its DNS name (SAN DNS, also sent as SNI).
+  in6_addr ip{};
+  bool is_ip = ::inet_pton(AF_INET, host.c_str(), &ip) == 1 || ::inet_pton(AF_INET6, host.c_str(), &ip) == 1;
+  if (is_ip) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(st->ssl), host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(st->ssl, host.c_str());
+    SSL_set1_host(st->ssl, host.c_str());
+  }
   if (SSL_connect(st->ssl) != 1) {
     return PermissionDenied(fmt::format("TLS handshake with {}:{} failed: {}", host, port, SslErrors()));
   }
@@ -147,6 +191,9 @@ Result<std::unique_ptr<TlsChannel>> TlsChannel::Accept(int listen_fd, const TlsI
   CFS_ASSIGN_OR_RETURN(st->ctx, MakeContext(id, true));
   st->fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
   if (st->fd < 0) return Status::FromErrno(errno, "accept");
+  // A peer that stops talking fails the read instead of holding the server.
+  timeval tv{kAcceptedReadTimeoutS, 0};
+  ::setsockopt(st->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   st->ssl = SSL_new(st->ctx);
   if (st->ssl == nullptr) return Internal("SSL_new: " + SslErrors());
   SSL_set_fd(st->ssl, st->fd);
@@ -158,6 +205,7 @@ Result<std::unique_ptr<TlsChannel>> TlsChannel::Accept(int listen_fd, const TlsI
 }
 
 Status TlsChannel::Write(ByteView data) {
+  SigpipeBlock no_sigpipe;
   size_t done = 0;
   while (done < data.size()) {
     size_t n = 0;

@@ -3,7 +3,7 @@
 // replica in another region is encrypted in transit, for unencrypted
 // clusters too). The server requires a client certificate; the client
 // checks that the server's certificate names the host it dialled. Used by
-// replica shipping between hosts (snapshot/ship_remote.h).
+// snapshot copies and replica shipping between hosts (snapshot/ship_remote.h).
 // Thread safety: one thread per channel at a time (reads and writes not
 // concurrent); distinct channels are independent.
 #pragma once
@@ -32,7 +32,8 @@ class TlsChannel {
   static Result<std::unique_ptr<TlsChannel>> Connect(const std::string& host, uint16_t port,
                                                      const TlsIdentity& identity);
   // Accepts one connection on `listen_fd` (ListenTcp) and handshakes;
-  // PermissionDenied if the client has no certificate of the CA.
+  // PermissionDenied if the client has no certificate of the CA. A read on
+  // the accepted channel fails after 300 s without data from the peer.
   static Result<std::unique_ptr<TlsChannel>> Accept(int listen_fd, const TlsIdentity& identity);
   ~TlsChannel();
   TlsChannel(const TlsChannel&) = delete;

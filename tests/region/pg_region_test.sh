@@ -6,17 +6,25 @@
 # three times during the load), is promoted, and PostgreSQL recovers on it
 # with every id acknowledged before the last shipment present and the
 # pgbench balance invariant intact. Root only (PostgreSQL runs as postgres on
-# allow_other mounts). About 6 minutes on the 2-core CI VM, so it runs only
-# with CIPHERFS_LONG=1. Exits 77 (skipped) otherwise, and without root, FUSE
-# or PostgreSQL 15.
-# Usage: pg_region_test.sh PATH-TO-cipherfs
+# allow_other mounts). Exits 77 (skipped) without root, FUSE or PostgreSQL 15.
+# MODE short (default, ctest region_pg): 2 clients for 6 s, one shipment
+# during the load; long (ctest region_pg_long, only with CIPHERFS_LONG=1):
+# 4 clients for 15 s, two shipments 3 s apart.
+# Usage: pg_region_test.sh PATH-TO-cipherfs [short|long]
 set -uo pipefail
-CIPHERFS=${1:?usage: $0 PATH-TO-cipherfs}
+CIPHERFS=${1:?usage: $0 PATH-TO-cipherfs [short|long]}
+MODE=${2:-short}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-export CFS_TAG=pg-region
+export CFS_TAG=pg-region-$MODE
 source "$root/scripts/lib/common.sh"
 source "$root/scripts/lib/pg.sh"
-[[ ${CIPHERFS_LONG:-0} == 1 ]] || { echo "SKIP: long test, run with CIPHERFS_LONG=1"; exit 77; }
+case $MODE in
+  short) CLIENTS=2 SECONDS_LOAD=6 SHIPS=1 ;;
+  long)
+    [[ ${CIPHERFS_LONG:-0} == 1 ]] || { echo "SKIP: long test, run with CIPHERFS_LONG=1"; exit 77; }
+    CLIENTS=4 SECONDS_LOAD=15 SHIPS=2 ;;
+  *) echo "usage: $0 PATH-TO-cipherfs [short|long]" >&2; exit 2 ;;
+esac
 [[ $(id -u) -eq 0 ]] || { echo "SKIP: needs root"; exit 77; }
 [[ -x $CFS_PG_BIN/initdb ]] && id postgres >/dev/null 2>&1 || { echo "SKIP: no PostgreSQL 15"; exit 77; }
 command -v fusermount3 >/dev/null && [[ -c /dev/fuse ]] || { echo "SKIP: no FUSE"; exit 77; }
@@ -71,12 +79,12 @@ umount_quiet "$D"
 # --- replica following pgbench, promoted ---
 CFS_PG_DATA=${SRC_PG[0]} CFS_PG_RUN=${SRC_PG[1]} CFS_PG_PORT=${SRC_PG[2]}
 L=$WORK/load; mkdir -p "$L"
-cfs_pg_load_start 4 15 "$L" 1
-sleep 2
+cfs_pg_load_start "$CLIENTS" "$SECONDS_LOAD" "$L" 1
+sleep 1
 cfs replica create --source pgsrc --source-region local-1 --id pgrep --region dr-1 --kms-key-id "$K2" \
   >"$WORK/rep.out" 2>&1 || { cat "$WORK/rep.out" >&2; cfs_die "replica create"; }
-for i in 1 2; do
-  sleep 3
+for ((i = 1; i <= SHIPS; i++)); do
+  sleep 2
   cp "$L/ack.1" "$L/acked-before-ship" 2>/dev/null || : >"$L/acked-before-ship"
   cfs replica ship --id pgrep --region dr-1 >>"$WORK/rep.out" 2>&1 || { cat "$WORK/rep.out" >&2; cfs_die "replica ship $i"; }
 done
