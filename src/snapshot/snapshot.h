@@ -16,6 +16,7 @@
 #include "config/volume_yaml.h"
 #include "snapshot/volume_copy.h"
 #include "store/backing.h"
+#include "store/data_store.h"
 
 namespace cfs::snapshot {
 
@@ -28,16 +29,22 @@ inline constexpr char kRelCopied[] = "copied-from";  // snapshot copy (copy_snap
 
 // How a snapshot of a mounted volume holds its writers: `freeze` pauses
 // namespace operations and closes the data path's write barrier; `thaw`
-// bumps the copy-on-write epoch and reopens both. Both run on the calling
-// thread, around the copy of tree/ and the linking of chunks.
+// reopens both. Both run on the calling thread. With `data` (the mounted
+// volume's data store), only tree/ is copied between them and the chunks
+// are linked after `thaw` while writers run (DataStore::BeginSnapshotLinks:
+// the data path preserves a chunk before changing it), so the pause does
+// not grow with the data. Without it, the chunks are linked inside the
+// pause too and `thaw` must bump the copy-on-write epoch.
 struct LiveHooks {
   std::function<void()> freeze;
   std::function<void()> thaw;
+  store::DataStore* data = nullptr;
 };
 
 struct CreateResult {
   CopyStats stats;
   int64_t pause_us = 0;  // freeze..thaw (live) or the copy time (unmounted)
+  int64_t link_us = 0;   // live, with LiveHooks::data: linking the chunks after thaw
   int64_t total_us = 0;
 };
 

@@ -198,6 +198,45 @@ TEST_P(SnapshotTest, WritingTheSourceAfterSnapshotLeavesSnapshotUnchanged) {
   EXPECT_EQ(s.Read("a"), a);
 }
 
+// A snapshot of a mounted volume with the O(1) pause: only tree/ is copied
+// while writers are held; writes that land after the pause but before the
+// chunks are linked (done here from `thaw`, the earliest moment) must not
+// reach the snapshot, nor a file created after it.
+TEST_P(SnapshotTest, LiveSnapshotLinksChunksAfterThePause) {
+  std::mt19937_64 rng(Seed());
+  Bytes a = RandomBytes(rng, 200000), b = RandomBytes(rng, 70000);
+  OpenVolume v(&backing_, src_, keys_.get());
+  v.Write("a", 0, a);
+  v.Write("b", 0, b);
+  Bytes patch = RandomBytes(rng, 150000);
+  LiveHooks hooks;
+  hooks.data = v.store();
+  hooks.freeze = [&] { v.store()->BeginWriteBarrier(); };
+  hooks.thaw = [&] {
+    v.store()->EndWriteBarrier();
+    v.Write("a", 30000, patch);  // chunks 0-2 of a, none linked yet
+    v.Write("b", 70000, patch);  // b grows: chunk 1 was there, chunks 2-3 are new
+    v.Write("new", 0, patch);    // not in the snapshot's tree/
+  };
+  CreateResult r;
+  Status s = CreateCowVolume(&backing_, src_, root_ + "/snapshots", Snap("s1"), &hooks, &r);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(r.stats.chunks_linked, 4u + 2u);  // 200000 and 70000 bytes in 64 KiB chunks
+  const std::string snap = root_ + "/snapshots/s1";
+  EXPECT_FALSE(fsys::exists(snap + "/tree/new"));
+  size_t files = 0;
+  for (const auto& e : fsys::recursive_directory_iterator(snap + "/objects")) files += e.is_regular_file();
+  EXPECT_EQ(files, 6u);
+  Bytes live_a = a, live_b = b;
+  std::copy(patch.begin(), patch.end(), live_a.begin() + 30000);
+  live_b.insert(live_b.end(), patch.begin(), patch.end());
+  EXPECT_EQ(v.Read("a"), live_a);
+  EXPECT_EQ(v.Read("b"), live_b);
+  OpenVolume sv(&backing_, snap, keys_.get());
+  EXPECT_EQ(sv.Read("a"), a);
+  EXPECT_EQ(sv.Read("b"), b);
+}
+
 TEST_P(SnapshotTest, DeleteKeepsChunksOfOtherVolumes) {
   std::mt19937_64 rng(Seed());
   Bytes a = RandomBytes(rng, 70000);
