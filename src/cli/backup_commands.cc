@@ -58,6 +58,43 @@ Status TakeAutomated(Context& ctx, const config::VolumeDescriptor& c, const std:
   return Status::Ok();
 }
 
+// Automated snapshots kept by `cluster delete --delete-automated-backups
+// false` hold the cluster's backup policy at its deletion (a backup-policy
+// file in the snapshot folder) and expire on that retention period, like
+// Aurora's retained automated backups. Returns the ids deleted.
+std::vector<std::string> ExpireRetainedBackups(Context& ctx, int64_t now, Status* first) {
+  std::vector<std::string> expired;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(SnapshotsDir(ctx), ec)) {
+    std::string name = e.path().filename();
+    std::error_code ec2;
+    if (name.empty() || name[0] == '.' ||
+        !std::filesystem::exists(SnapshotDir(ctx, name) + "/" + snapshot::kBackupPolicyFile, ec2)) {
+      continue;
+    }
+    Result<config::VolumeDescriptor> s = LoadSnapshot(ctx, name);
+    if (!s.ok() || snapshot::SnapshotType(*s) != "automated") continue;
+    std::string source = snapshot::SnapshotSourceArn(*s);
+    std::string cluster_id = source.substr(source.rfind(':') + 1);
+    Result<config::VolumeDescriptor> c = LoadCluster(ctx, cluster_id);
+    if (c.ok() && c->arn == source) continue;  // its cluster is back (same id): its own runs expire it
+    Result<snapshot::BackupPolicy> p = snapshot::ReadBackupPolicy(SnapshotDir(ctx, name), cluster_id);
+    Result<int64_t> created = snapshot::ParseRfc3339Utc(s->created_at);
+    Status st = p.ok() ? created.status() : p.status();
+    if (st.ok() && snapshot::ExpiredBackups(*p, {{name, *created}}, now).empty()) continue;
+    if (st.ok()) st = snapshot::DeleteVolumeVia(ctx.backing, SnapshotsDir(ctx), name);
+    if (!st.ok()) {
+      if (!ctx.json) std::cerr << ErrorLine(WithHint(st, "retained automated snapshot " + name)) << "\n";
+      if (first->ok()) *first = st;
+      continue;
+    }
+    log::Info("expired retained automated snapshot {} of deleted cluster {}", name, cluster_id);
+    expired.push_back(name);
+  }
+  std::sort(expired.begin(), expired.end());
+  return expired;
+}
+
 void PrintOutcome(Context& ctx, const std::string& id, const Result<BackupOutcome>& r, nlohmann::json* arr) {
   if (ctx.json) {
     nlohmann::json j{{"DBClusterIdentifier", id}};
@@ -145,7 +182,14 @@ Status BackupRun(Context& ctx, const BackupRunArgs& args) {
     }
     PrintOutcome(ctx, id, r, &arr);
   }
-  if (ctx.json) *ctx.out << nlohmann::json{{"BackupRun", arr}}.dump(2) << "\n";
+  std::vector<std::string> retained;
+  if (!args.cluster) retained = ExpireRetainedBackups(ctx, now, &first);
+  if (ctx.json) {
+    *ctx.out << nlohmann::json{{"BackupRun", arr}, {"RetainedAutomatedSnapshotsExpired", retained}}.dump(2) << "\n";
+  }
+  for (const auto& id : retained) {
+    if (!ctx.json) *ctx.out << fmt::format("deleted expired retained automated snapshot {} (cluster deleted)\n", id);
+  }
   return first;
 }
 

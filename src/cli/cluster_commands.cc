@@ -14,6 +14,7 @@
 #include "cli/exit_codes.h"
 #include "cli/region_commands.h"
 #include "common/atomic_file.h"
+#include "snapshot/backup_policy.h"
 #include "store/volume.h"
 
 namespace cfs::cli {
@@ -169,9 +170,14 @@ Status ClusterDescribe(Context& ctx, const std::string& id) {
   CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, LoadCluster(ctx, id));
   CFS_ASSIGN_OR_RETURN(d, RefreshClusterKeyState(ctx, std::move(d)));
   std::string why = ClusterStatusReason(ctx, d);
+  Result<snapshot::BackupPolicy> backups = snapshot::ReadBackupPolicy(ClusterDir(ctx, d.id), d.id);
   if (ctx.json) {
     nlohmann::json j = ClusterJson(d);
     if (!why.empty()) j["StatusReason"] = why;
+    if (backups.ok()) {
+      j["BackupRetentionPeriod"] = backups->retention_days;
+      j["PreferredBackupWindow"] = snapshot::FormatBackupWindow(backups->window);
+    }
     *ctx.out << nlohmann::json{{"DBClusters", nlohmann::json::array({j})}}.dump(2) << "\n";
     return Status::Ok();
   }
@@ -184,6 +190,12 @@ Status ClusterDescribe(Context& ctx, const std::string& id) {
   out << fmt::format("StorageEncrypted     {}\n", d.storage_encrypted ? "true" : "false");
   if (d.storage_encrypted) out << fmt::format("KmsKeyId             {}\n", d.kms_key_arn);
   out << fmt::format("ClusterCreateTime    {}\n", d.created_at);
+  if (backups.ok()) {
+    out << fmt::format("BackupRetentionPeriod {} day(s)\n", backups->retention_days);
+    out << fmt::format("PreferredBackupWindow {} UTC\n", snapshot::FormatBackupWindow(backups->window));
+  } else {
+    out << fmt::format("BackupPolicy         unreadable: {}\n", backups.status().message());
+  }
   for (const auto& e : d.lineage) out << fmt::format("Lineage              {} {} at {}\n", e.relation, e.arn, e.at);
   return Status::Ok();
 }

@@ -8,6 +8,8 @@
 #include "cli/snapshot_commands.h"
 #include "cli/transcode_commands.h"
 #include "common/atomic_file.h"
+#include "common/log.h"
+#include "snapshot/backup_policy.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/volume_delete.h"
 
@@ -118,21 +120,34 @@ Status ClusterDelete(Context& ctx, const ClusterDeleteArgs& args) {
   }
   CFS_ASSIGN_OR_RETURN(FileLock lock, FileLock::TryAcquire(ClusterDir(ctx, c.id) + "/mount.lock",
                                                            FileLock::Mode::kExclusive));
+  // Kept automated backups expire on the retention period the cluster had
+  // at its deletion (Aurora's retained automated backups): `backup run`.
+  Result<snapshot::BackupPolicy> read = snapshot::ReadBackupPolicy(ClusterDir(ctx, c.id), c.id);
+  snapshot::BackupPolicy policy = read.ok() ? *read : snapshot::BackupPolicy{};
+  if (!read.ok()) log::Warn("cluster {}: {}; kept backups get the default retention", c.id, read.status().ToString());
   CFS_RETURN_IF_ERROR(snapshot::DeleteVolumeVia(ctx.backing, ClustersDir(ctx), c.id));
-  int removed = 0;
-  if (!args.keep_automated_backups) {
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(SnapshotsDir(ctx), ec)) {
-      std::string name = e.path().filename();
-      if (name.empty() || name[0] == '.') continue;
-      Result<config::VolumeDescriptor> s = LoadSnapshot(ctx, name);
-      if (!s.ok() || snapshot::SnapshotType(*s) != "automated" || snapshot::SnapshotSourceArn(*s) != c.arn) continue;
+  int removed = 0, kept = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(SnapshotsDir(ctx), ec)) {
+    std::string name = e.path().filename();
+    if (name.empty() || name[0] == '.') continue;
+    Result<config::VolumeDescriptor> s = LoadSnapshot(ctx, name);
+    if (!s.ok() || snapshot::SnapshotType(*s) != "automated" || snapshot::SnapshotSourceArn(*s) != c.arn) continue;
+    if (args.keep_automated_backups) {
+      CFS_RETURN_IF_ERROR(snapshot::WriteBackupPolicy(SnapshotDir(ctx, name), policy));
+      ++kept;
+    } else {
       CFS_RETURN_IF_ERROR(snapshot::DeleteVolumeVia(ctx.backing, SnapshotsDir(ctx), name));
       ++removed;
     }
   }
-  *ctx.out << fmt::format("deleted cluster {}{}\n", c.id,
-                          removed ? fmt::format(" and {} automated backup(s)", removed) : "");
+  std::string also;
+  if (removed) also = fmt::format(" and {} automated backup(s)", removed);
+  if (kept) {
+    also = fmt::format("; {} automated backup(s) kept, each expiring {} day(s) after it was taken", kept,
+                       policy.retention_days);
+  }
+  *ctx.out << fmt::format("deleted cluster {}{}\n", c.id, also);
   return Status::Ok();
 }
 

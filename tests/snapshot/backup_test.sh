@@ -66,6 +66,11 @@ expect 2 cluster modify --id enc --preferred-backup-window 25:00-25:30
 expect 0 cluster modify --id enc --backup-retention-period 7 --preferred-backup-window 23:45-00:15 --output json
 same "$(json_get '.DBCluster.BackupRetentionPeriod')" 7 "BackupRetentionPeriod"
 same "$(json_get '.DBCluster.PreferredBackupWindow')" 23:45-00:15 "PreferredBackupWindow"
+expect 0 cluster describe --id enc --output json
+same "$(json_get '.DBClusters[0].BackupRetentionPeriod')" 7 "describe: BackupRetentionPeriod"
+same "$(json_get '.DBClusters[0].PreferredBackupWindow')" 23:45-00:15 "describe: PreferredBackupWindow"
+expect 0 cluster describe --id enc
+contains "PreferredBackupWindow 23:45-00:15 UTC" "$OUT"
 expect 0 backup run --cluster enc --at 2026-01-03T23:50:00Z
 contains "created automated snapshot auto-enc-2026-01-03-23-50" "$OUT" "new window"
 # other off: its automated backups expire at the next run.
@@ -83,10 +88,20 @@ expect 0 cluster delete --id other --skip-final-snapshot
 contains "1 automated backup" "$OUT"
 absent "$CIPHERFS_HOME/regions/*/snapshots/auto-other-*" "delete"
 expect 0 cluster delete --id enc --final-snapshot-identifier enc-final --delete-automated-backups false
+contains "3 automated backup(s) kept, each expiring 7 day(s)" "$OUT"
 expect 0 snapshot describe --id enc-final --output json
 same "$(json_get '.DBClusterSnapshots[0].SnapshotType')" manual "final snapshot type"
 CHECKS=$((CHECKS + 1))
 [ "$(ls "$CIPHERFS_HOME"/regions/*/snapshots | grep -c '^auto-enc-')" -eq 3 ] || fail "kept automated backups: $(snaps)"
+# Kept ones expire on the retention the cluster had (7 days), like Aurora's
+# retained automated backups; the final (manual) snapshot never does.
+expect 0 backup run --at 2026-01-09T04:00:00Z --output json
+same "$(json_get '.RetainedAutomatedSnapshotsExpired')" '["auto-enc-2026-01-02-03-05"]' "retained backup expiry"
+expect 0 backup run --at 2026-01-11T00:00:00Z
+contains "deleted expired retained automated snapshot auto-enc-2026-01-03-23-50" "$OUT"
+CHECKS=$((CHECKS + 1))
+[ "$(ls "$CIPHERFS_HOME"/regions/*/snapshots | grep -c '^auto-enc-')" -eq 0 ] || fail "retained backups left: $(snaps)"
+expect 0 snapshot describe --id enc-final
 
 # --- the mount daemon takes automated snapshots by itself ---
 if ! command -v fusermount3 >/dev/null || [ ! -c /dev/fuse ] || ! [ -r /dev/fuse -a -w /dev/fuse ]; then
