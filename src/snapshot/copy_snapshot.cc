@@ -79,7 +79,7 @@ Result<std::unique_ptr<CopyStaging>> CopyStaging::Open(store::Backing* b, const 
 Status CopyStaging::Commit(const config::VolumeDescriptor& d) {
   CFS_RETURN_IF_ERROR(receiver_->Finish());
   CFS_RETURN_IF_ERROR(config::WriteVolumeDescriptor(volume_, d));
-  CFS_RETURN_IF_ERROR(SyncVolumeCopy(b_, volume_, false));
+  CFS_RETURN_IF_ERROR(SyncReceivedVolume(b_, volume_));
   CFS_RETURN_IF_ERROR(FsyncDir(staging_));
   const std::string final_dir = job_.parent_dir + "/" + job_.id;
   if (::renameat2(AT_FDCWD, volume_.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) != 0) {
@@ -102,7 +102,7 @@ Status CopyVolumeResumable(store::Backing* b, const VolumeCopyJob& job, const co
   CFS_ASSIGN_OR_RETURN(std::unique_ptr<CopyStaging> st, CopyStaging::Open(b, job));
   r->resumed = st->resumed();
   CopyOptions copt;
-  copt.sync = false;  // SyncVolumeCopy at Commit
+  copt.sync = false;  // SyncReceivedVolume at Commit
   CFS_RETURN_IF_ERROR(CopyVolumeTree(b, job.source_dir, st->volume_dir(), copt, nullptr));
   CFS_ASSIGN_OR_RETURN(std::vector<ChunkFile> all, ListChunkFiles(b, job.source_dir));
   std::vector<ChunkFile> todo = ChunksToSend(std::move(all), st->receiver()->done(), &r->transfer.chunks_skipped);

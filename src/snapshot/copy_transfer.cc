@@ -11,6 +11,7 @@
 
 #include "common/atomic_file.h"
 #include "common/log.h"
+#include "snapshot/volume_copy.h"
 #include "store/tree_fd.h"
 
 namespace cfs::snapshot {
@@ -96,6 +97,13 @@ std::vector<ChunkFile> ChunksToSend(std::vector<ChunkFile> all, const std::map<s
     }
   }
   return todo;
+}
+
+Status SyncReceivedVolume(store::Backing* b, const std::string& volume_dir) {
+  CFS_ASSIGN_OR_RETURN(store::ScopedFd dir, OpenDirAt(b, AT_FDCWD, volume_dir));
+  Status s = b->SyncFilesystem(dir.get());
+  if (s.code() != Code::kUnimplemented) return s;
+  return SyncVolumeCopy(b, volume_dir, true);
 }
 
 Result<Bytes> ReadChunkFile(store::Backing* b, int objects_fd, const std::string& rel) {
@@ -185,7 +193,9 @@ Status LocalReceiver::FsyncChunksAndDirs(const std::vector<Arrived>& batch) {
 }
 
 Status LocalReceiver::SyncAndRecord(std::vector<Arrived> batch) {
-  Status synced = b_->SyncFilesystem(objects_fd_);
+  // A few chunks (an incremental shipment, the tail of a copy): their own
+  // fsyncs cost less than writing back whatever else the filesystem holds.
+  Status synced = batch.size() < kSyncFsMinChunks ? Unimplemented("small batch") : b_->SyncFilesystem(objects_fd_);
   if (synced.code() == Code::kUnimplemented) synced = FsyncChunksAndDirs(batch);
   CFS_RETURN_IF_ERROR(synced);
   std::string lines;

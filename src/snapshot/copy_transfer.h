@@ -4,8 +4,8 @@
 // refuses a mismatch (DataLoss) and otherwise writes the chunk under a
 // temporary name and renames it into place. Durability is batched: once
 // kSyncBatchBytes have arrived (and at Finish), one Backing::SyncFilesystem
-// (syncfs) makes the batch durable, then its chunks are recorded in a
-// manifest. The manifest (one line per chunk made durable) lets a rerun skip
+// (syncfs; an fsync per chunk for a batch of few chunks) makes the batch
+// durable, then its chunks are recorded in a manifest. The manifest (one line per chunk made durable) lets a rerun skip
 // what an interrupted run already moved; a chunk written but not yet
 // recorded is sent again. Chunks are never decrypted: the copy needs no key.
 // Thread safety: TransferChunks runs its own worker threads; LocalReceiver
@@ -36,6 +36,8 @@ namespace cfs::snapshot {
 inline constexpr uint64_t kMaxChunkFileSize = 64ull << 20;
 // Bytes received between two durability passes (one syncfs each).
 inline constexpr uint64_t kSyncBatchBytes = 256ull << 20;
+// A batch of fewer chunks is made durable by an fsync per chunk file.
+inline constexpr size_t kSyncFsMinChunks = 32;
 
 // A chunk file of a volume: "objects/<ab>/<file id>/<index>" relative to
 // objects/ ("<ab>/<file id>/<index>"), with what identifies its version.
@@ -141,6 +143,11 @@ Status TransferChunks(store::Backing* backing, const std::string& src_volume_dir
 // moved) does not hold with the same size; counts the others in *skipped.
 std::vector<ChunkFile> ChunksToSend(std::vector<ChunkFile> all, const std::map<std::string, uint64_t>& done,
                                     uint64_t* skipped);
+
+// Makes a received volume image in `volume_dir` (tree/, objects/, its
+// directories, volume.yaml) durable: one Backing::SyncFilesystem, or
+// SyncVolumeCopy file by file where the backing has none.
+Status SyncReceivedVolume(store::Backing* backing, const std::string& volume_dir);
 
 // Reads a whole chunk file (refusing anything over kMaxChunkFileSize).
 Result<Bytes> ReadChunkFile(store::Backing* backing, int objects_fd, const std::string& rel);

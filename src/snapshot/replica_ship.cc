@@ -73,7 +73,7 @@ Result<std::unique_ptr<ShipStaging>> ShipStaging::Open(store::Backing* b, const 
   CFS_RETURN_IF_ERROR(RemoveTree(st->staging_));
   if (::mkdir(st->staging_.c_str(), 0700) != 0) return Status::FromErrno(errno, "mkdir " + st->staging_);
   CopyOptions opt;
-  opt.sync = false;  // SyncVolumeCopy at Install
+  opt.sync = false;  // SyncReceivedVolume at Install
   if (Exists(replica_dir)) {
     CFS_RETURN_IF_ERROR(CopyVolumeCow(b, replica_dir, st->staging_, opt, nullptr));
     CFS_RETURN_IF_ERROR(RemoveTree(st->staging_ + "/tree"));
@@ -96,7 +96,7 @@ Status ShipStaging::Install(const config::VolumeDescriptor& d) {
   receiver_.reset();
   if (::unlink((staging_ + "/manifest").c_str()) != 0) return Status::FromErrno(errno, "unlink manifest");
   CFS_RETURN_IF_ERROR(config::WriteVolumeDescriptor(staging_, d));
-  CFS_RETURN_IF_ERROR(SyncVolumeCopy(b_, staging_, false));
+  CFS_RETURN_IF_ERROR(SyncReceivedVolume(b_, staging_));
   CFS_RETURN_IF_ERROR(InstallDir(staging_, replica_));
   installed_ = true;
   return Status::Ok();

@@ -47,7 +47,11 @@ cfs_on_exit "umount_quiet '$M'"
 chmod 755 "$M"
 cfs_pg_setup "$M/pgdata" "$WORK/run-src"
 cfs_on_exit "cfs_pg_stop_or_kill"
-cfs_pg_initdb
+# initdb without its fsyncs (-N): nothing here depends on initdb's own
+# durability (the live snapshot flushes the mount), and it saves ~40 s.
+install -d -o postgres -g postgres -m 700 "$CFS_PG_DATA"
+cfs_as_pg "$CFS_PG_BIN/initdb" -N -D "$CFS_PG_DATA" --data-checksums --auth=trust -U postgres \
+  >"$CFS_PG_RUN/initdb.log" 2>&1 || { tail -30 "$CFS_PG_RUN/initdb.log" >&2; cfs_die "initdb failed"; }
 cfs_pg_start
 cfs_pg_load_init 1
 cfs_pg_sql -d bench -c "CREATE TABLE marker (v text); INSERT INTO marker VALUES ('before-snapshot')" || cfs_die "marker"
@@ -73,7 +77,7 @@ cfs_on_exit "cfs_pg_stop_or_kill"
 sums=$(cfs_pg_sql -d bench -c "SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(bbalance) FROM pgbench_branches)")
 [[ $sums == t ]] || cfs_die "pgbench invariant broken in the dr-1 restore"
 cfs_say "copy: PostgreSQL recovered in dr-1 from the copied snapshot, marker present"
-cfs_pg_stop
+cfs_pg_stop immediate
 umount_quiet "$D"
 
 # --- replica following pgbench, promoted ---
@@ -92,7 +96,7 @@ cfs_pg_load_stop "$L" 1
 cat "$WORK/rep.out" >&2
 cfs replica describe --id pgrep --region dr-1 >&2
 cfs replica promote --id pgrep --region dr-1 >/dev/null || cfs_die "promote"
-cfs_pg_stop
+cfs_pg_stop immediate
 umount_quiet "$M"
 P=$WORK/promoted; mkdir -p "$P"
 cfs mount pgrep "$P" --region dr-1 -o allow_other >/dev/null || cfs_die "mount promoted"
