@@ -38,6 +38,14 @@ class GcmKey {
   // Encrypts `plaintext` into `ciphertext` (same length; may alias),
   // writing the fresh nonce and the tag. Fails only if OpenSSL fails.
   Status Seal(ByteView aad, ByteView plaintext, uint8_t* ciphertext, Nonce* nonce, Tag* tag) const;
+  // Encrypts like Seal with a nonce the caller derives (store chunk format
+  // 2: salts, block index and a per-block write counter, so that recovery
+  // can recompute the nonce of a write whose tag slot was lost). The caller
+  // must guarantee the nonce never repeats under this key.
+  Status SealWithDerivedNonce(const Nonce& nonce, ByteView aad, ByteView plaintext,
+                              uint8_t* ciphertext, Tag* tag) const {
+    return SealWithNonce(nonce, aad, plaintext, ciphertext, tag);
+  }
   // Decrypts and verifies. Returns false (and leaves `plaintext` wiped to
   // zeros) when the tag does not verify; never returns unauthenticated data.
   bool Open(ByteView aad, const Nonce& nonce, const Tag& tag, ByteView ciphertext,

@@ -2,11 +2,13 @@
 
 #include <cstring>
 
+#include "crypto/random.h"
+
 namespace cfs::store::format {
 namespace {
 
 constexpr char kInodeMagic[] = "CFSINOD1";
-constexpr char kChunkMagic[] = "CFSCHNK1";
+constexpr char kChunkMagic[] = "CFSCHNK1";  // the version field tells 1 from 2
 constexpr char kLogMagic[] = "CFSDLOG1";
 
 bool AllZero(const uint8_t* p, size_t n) {
@@ -17,12 +19,26 @@ bool AllZero(const uint8_t* p, size_t n) {
 
 }  // namespace
 
+// Slot layout (chunks.md 2.2): nonce [0,12) tag [12,28) generation [28,32)
+// seq [32,40) ver [40,48) fingerprints [48,112) base nonce [112,124)
+// base generation [124,128).
+constexpr size_t kSlotVerOffset = 40;
+constexpr size_t kSlotFingerprintOffset = 48;
+constexpr size_t kSlotBaseOffset = 112;
+static_assert(kSlotFingerprintOffset + kSectors * kFingerprintSize == kSlotBaseOffset);
+static_assert(kSlotBaseOffset + crypto::kNonceSize + 4 == kSlotSize);
+static_assert(kSector % kSlotSize == 0, "a slot must never straddle a sector");
+
 void EncodeSlot(const Slot& s, uint8_t* out) {
+  std::memset(out, 0, kSlotSize);
   std::memcpy(out, s.nonce.data(), crypto::kNonceSize);
   std::memcpy(out + 12, s.tag.data(), crypto::kTagSize);
   PutU32(out + 28, s.generation);
   PutU64(out + 32, s.seq);
-  std::memset(out + 40, 0, 8);
+  PutU64(out + kSlotVerOffset, s.ver);
+  std::memcpy(out + kSlotFingerprintOffset, s.fingerprints.data(), s.fingerprints.size());
+  std::memcpy(out + kSlotBaseOffset, s.base_nonce.data(), crypto::kNonceSize);
+  PutU32(out + kSlotBaseOffset + crypto::kNonceSize, s.base_generation);
 }
 
 Slot DecodeSlot(const uint8_t* in) {
@@ -31,7 +47,40 @@ Slot DecodeSlot(const uint8_t* in) {
   std::memcpy(s.tag.data(), in + 12, crypto::kTagSize);
   s.generation = GetU32(in + 28);
   s.seq = GetU64(in + 32);
+  s.ver = GetU64(in + kSlotVerOffset);
+  std::memcpy(s.fingerprints.data(), in + kSlotFingerprintOffset, s.fingerprints.size());
+  std::memcpy(s.base_nonce.data(), in + kSlotBaseOffset, crypto::kNonceSize);
+  s.base_generation = GetU32(in + kSlotBaseOffset + crypto::kNonceSize);
   return s;
+}
+
+void SetFingerprints(const uint8_t* data, Slot* slot) {
+  for (uint32_t j = 0; j < kSectors; ++j) {
+    std::memcpy(slot->fingerprints.data() + j * kFingerprintSize, data + j * kSector, kFingerprintSize);
+  }
+}
+
+bool SectorMatches(const Slot& slot, const uint8_t* data, uint32_t j) {
+  return std::memcmp(slot.fingerprints.data() + j * kFingerprintSize, data + j * kSector, kFingerprintSize) == 0;
+}
+
+crypto::Nonce DeriveNonce(uint64_t run_salt, uint64_t chunk_salt, uint32_t b, uint64_t ver) {
+  static_assert(kMaxChunkBlocks <= (1u << 11), "the block index gets 11 bits of the nonce");
+  constexpr uint64_t kSaltMask = (uint64_t{1} << 53) - 1;
+  crypto::Nonce n;
+  PutU64(n.data(), ((run_salt ^ chunk_salt) & kSaltMask) | (uint64_t{b} << 53));
+  PutU32(n.data() + 8, uint32_t(ver));
+  return n;
+}
+
+uint64_t NewSalt() {
+  uint64_t salt = 0;
+  while (salt == 0) {
+    uint8_t b[8];
+    crypto::RandomBytes(b, sizeof b);
+    salt = GetU64(b);
+  }
+  return salt;
 }
 
 crypto::Mac MetaAuth::Compute(std::string_view domain, ByteView bytes) const {
@@ -78,12 +127,13 @@ Result<InodeRecord> DecodeInode(const MetaAuth& auth, ByteView in) {
 void EncodeHeader(const MetaAuth& auth, const ChunkHeader& h, uint8_t* out) {
   std::memset(out, 0, kHeaderWrite);
   std::memcpy(out, kChunkMagic, 8);
-  PutU32(out + 8, kVersion);
+  PutU32(out + 8, kChunkVersion);
   PutU32(out + 12, h.chunk_blocks);
   std::memcpy(out + 16, h.id.data(), 16);
   PutU64(out + 32, h.chunk);
   PutU32(out + 40, h.generation);
   std::memcpy(out + kHeaderMapOffset, h.map.data(), kHeaderMapBytes);
+  PutU64(out + kHeaderSaltOffset, h.salt);
   crypto::Mac mac = auth.Compute("chunk", ByteView(out, kHeaderMacOffset));
   std::memcpy(out + kHeaderMacOffset, mac.data(), mac.size());
 }
@@ -92,8 +142,13 @@ Result<ChunkHeader> DecodeHeader(const MetaAuth& auth, ByteView in) {
   if (in.size() < kHeaderMacOffset + 32) return DataLoss("chunk header: short");
   const uint8_t* p = in.data();
   if (std::memcmp(p, kChunkMagic, 8) != 0) return DataLoss("chunk header: bad magic");
-  if (GetU32(p + 8) != kVersion) {
-    return DataLoss("chunk header: unknown format version " + std::to_string(GetU32(p + 8)));
+  if (GetU32(p + 8) != kChunkVersion) {
+    uint32_t v = GetU32(p + 8);
+    if (v == 1) {
+      return DataLoss("chunk header: chunk format version 1 (written before torn-rewrite recovery); this build "
+                      "reads only version 2: copy the data out with the older build into a new volume");
+    }
+    return DataLoss("chunk header: unknown chunk format version " + std::to_string(v));
   }
   if (!auth.Verify("chunk", ByteView(p, kHeaderMacOffset), ByteView(p + kHeaderMacOffset, 32))) {
     return DataLoss("chunk header: MAC does not verify");
@@ -104,23 +159,26 @@ Result<ChunkHeader> DecodeHeader(const MetaAuth& auth, ByteView in) {
   h.chunk = GetU64(p + 32);
   h.generation = GetU32(p + 40);
   std::memcpy(h.map.data(), p + kHeaderMapOffset, kHeaderMapBytes);
+  h.salt = GetU64(p + kHeaderSaltOffset);
   if (h.chunk_blocks == 0 || h.chunk_blocks > kMaxChunkBlocks || !AllZero(p + 44, 4)) {
     return DataLoss("chunk header: bad fields");
   }
   return h;
 }
 
-void EncodeLogHeader(LogState state, uint8_t* out) {
+void EncodeLogHeader(const LogHeader& h, uint8_t* out) {
   std::memset(out, 0, kLogHeaderSize);
   std::memcpy(out, kLogMagic, 8);
   PutU32(out + 8, kVersion);
-  PutU32(out + 12, static_cast<uint32_t>(state));
+  PutU32(out + 12, static_cast<uint32_t>(h.state));
+  PutU64(out + 16, h.run_salt);
+  PutU64(out + 24, h.prev_salt);
   MetaAuth checksum(nullptr);
   crypto::Mac sum = checksum.Compute("dirtylog", ByteView(out, 32));
   std::memcpy(out + 32, sum.data(), sum.size());
 }
 
-Result<LogState> DecodeLogHeader(ByteView in) {
+Result<LogHeader> DecodeLogHeader(ByteView in) {
   if (in.size() < kLogHeaderSize) return DataLoss("dirty log header: short");
   const uint8_t* p = in.data();
   MetaAuth checksum(nullptr);
@@ -130,7 +188,11 @@ Result<LogState> DecodeLogHeader(ByteView in) {
   }
   uint32_t state = GetU32(p + 12);
   if (state > 1) return DataLoss("dirty log header: bad state");
-  return static_cast<LogState>(state);
+  LogHeader h;
+  h.state = static_cast<LogState>(state);
+  h.run_salt = GetU64(p + 16);
+  h.prev_salt = GetU64(p + 24);
+  return h;
 }
 
 void EncodeLogRecord(const MetaAuth& auth, const LogRecord& r, uint8_t* out) {
@@ -189,12 +251,15 @@ Status BlockCodec::Seal(uint64_t c, uint64_t n, ByteView plain, uint8_t* out, Sl
     if (out != plain.data()) std::memcpy(out, plain.data(), plain.size());
     slot->nonce.fill(0);
     slot->tag = PlainTag(n, slot->seq, plain);
+    slot->fingerprints.fill(0);  // plaintext: recovery needs none (and must not store any)
     return Status::Ok();
   }
   KeyMemo local;
   CFS_ASSIGN_OR_RETURN(const crypto::GcmKey* key, KeyFor(c, slot->generation, memo ? memo : &local));
   auto aad = Aad(n);
-  return key->Seal(aad, plain, out, &slot->nonce, &slot->tag);
+  CFS_RETURN_IF_ERROR(key->SealWithDerivedNonce(slot->nonce, aad, plain, out, &slot->tag));
+  SetFingerprints(out, slot);
+  return Status::Ok();
 }
 
 Result<bool> BlockCodec::Open(uint64_t c, uint64_t n, const Slot& slot, ByteView data, uint8_t* out,
@@ -212,12 +277,17 @@ Result<bool> BlockCodec::Open(uint64_t c, uint64_t n, const Slot& slot, ByteView
 }
 
 Status BlockCodec::RecoverPlaintext(uint64_t c, const Slot& slot, ByteView data, uint8_t* out) const {
+  return RecoverPlaintext(c, slot.generation, slot.nonce, data, out);
+}
+
+Status BlockCodec::RecoverPlaintext(uint64_t c, uint32_t generation, const crypto::Nonce& nonce, ByteView data,
+                                    uint8_t* out) const {
   if (!keys_) {
     if (out != data.data()) std::memcpy(out, data.data(), data.size());
     return Status::Ok();
   }
-  CFS_ASSIGN_OR_RETURN(auto key, keys_->ChunkKey(id_, c, slot.generation));
-  key->DecryptUnauthenticatedForRecovery(slot.nonce, data, out);
+  CFS_ASSIGN_OR_RETURN(auto key, keys_->ChunkKey(id_, c, generation));
+  key->DecryptUnauthenticatedForRecovery(nonce, data, out);
   return Status::Ok();
 }
 

@@ -1,6 +1,7 @@
-// Byte layouts of format version 1 (docs/format/chunks.md): inode files,
-// chunk headers, tag slots, dirty-log headers and records, and the block
-// codec (seal/open of one 4 KiB block under a tag slot).
+// Byte layouts of docs/format/chunks.md: inode files (version 1), chunk
+// headers and tag slots (chunk format version 2), dirty-log headers and
+// records (version 1), the derived block nonce, and the block codec
+// (seal/open of one 4 KiB block under a tag slot).
 // Thread safety: MetaAuth and BlockCodec are immutable after construction
 // and may be used concurrently; the free functions are pure.
 #pragma once
@@ -19,7 +20,8 @@
 
 namespace cfs::store::format {
 
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 1;       // inode files and the dirty log
+constexpr uint32_t kChunkVersion = 2;  // chunk files (1: 48-byte slots, random nonces)
 constexpr size_t kBlock = 4096;
 constexpr size_t kMaxChunkBlocks = 2048;
 
@@ -35,8 +37,15 @@ struct InodeRecord {
 constexpr size_t kHeaderWrite = 512;  // one sector, atomic
 constexpr size_t kHeaderMapOffset = 48;
 constexpr size_t kHeaderMapBytes = 256;
-constexpr size_t kHeaderMacOffset = 304;
-constexpr size_t kSlotSize = 48;
+constexpr size_t kHeaderSaltOffset = 304;
+constexpr size_t kHeaderMacOffset = 312;
+// Tag slots: 128 bytes, a block's pair is 256 bytes, so no slot ever
+// straddles a 512-byte sector of the tag table (a torn tag page never
+// yields a half-old, half-new slot).
+constexpr size_t kSlotSize = 128;
+constexpr size_t kSector = 512;
+constexpr uint32_t kSectors = kBlock / kSector;
+constexpr size_t kFingerprintSize = 8;  // leading ciphertext bytes of each sector
 constexpr size_t kSlotPairSize = 2 * kSlotSize;
 constexpr size_t kTagTableOffset = 4096;
 // Default: generation = seq >> 24.
@@ -53,6 +62,9 @@ struct ChunkHeader {
   uint64_t chunk = 0;
   uint32_t generation = 0;
   std::array<uint8_t, kHeaderMapBytes> map{};
+  // Random per chunk file incarnation, part of every block nonce; 0 = not
+  // chosen yet (a new chunk: the first block write picks it).
+  uint64_t salt = 0;
 };
 inline bool MapBit(const std::array<uint8_t, kHeaderMapBytes>& m, uint32_t b) {
   return (m[b / 8] >> (b % 8)) & 1;
@@ -66,15 +78,44 @@ struct Slot {
   crypto::Tag tag{};
   uint32_t generation = 0;
   uint64_t seq = 0;
+  // Per-block write counter (kept by a punch, so it never goes back); the
+  // nonce holds its low 32 bits.
+  uint64_t ver = 0;
+  // The first kFingerprintSize bytes of each 512-byte sector of the data
+  // as written (ciphertext: public), for torn-block recovery.
+  std::array<uint8_t, kSectors * kFingerprintSize> fingerprints{};
+  // Nonce and generation of the block's newest write made before the run
+  // that wrote this slot (durable: a run starts with everything synced);
+  // zeros if none. Writes of the same run have derivable nonces, so recovery
+  // can name every write whose sectors may be on disk.
+  crypto::Nonce base_nonce{};
+  uint32_t base_generation = 0;
 };
-void EncodeSlot(const Slot& s, uint8_t* out48);
-Slot DecodeSlot(const uint8_t* in48);  // reserved bytes ignored on read
+void EncodeSlot(const Slot& s, uint8_t* out128);
+Slot DecodeSlot(const uint8_t* in128);  // reserved bytes ignored on read
+// Fills slot->fingerprints from the written data (4096 bytes).
+void SetFingerprints(const uint8_t* data, Slot* slot);
+// True when sector j of `data` (4096 bytes) starts with slot's fingerprint.
+bool SectorMatches(const Slot& slot, const uint8_t* data, uint32_t j);
+
+// Nonce of a block write (encrypted volumes): 64 bits of
+// ((run_salt ^ chunk_salt) mod 2^53) | block index << 53, then the low 32
+// bits of the per-block write counter `ver`. Unique under one chunk key as long as
+// (run_salt, chunk_salt, b, ver) never repeats (docs/format/chunks.md 2.4).
+crypto::Nonce DeriveNonce(uint64_t run_salt, uint64_t chunk_salt, uint32_t b, uint64_t ver);
+// A fresh random salt (never 0).
+uint64_t NewSalt();
 
 // Dirty log.
 constexpr size_t kLogHeaderSize = 64;
 constexpr size_t kLogRecordsOffset = 4096;
 constexpr size_t kLogRecordSize = 64;
 enum class LogState : uint32_t { kClean = 0, kOpen = 1 };
+struct LogHeader {
+  LogState state = LogState::kClean;
+  uint64_t run_salt = 0;   // salt of the run that wrote the header (nonces)
+  uint64_t prev_salt = 0;  // the previous run's, when it ended unclean
+};
 struct LogRecord {
   FileId id{};
   uint64_t first = 0;
@@ -101,9 +142,9 @@ void EncodeHeader(const MetaAuth& auth, const ChunkHeader& h, uint8_t* out512);
 // kDataLoss when the magic, version, MAC or reserved bytes are wrong.
 Result<ChunkHeader> DecodeHeader(const MetaAuth& auth, ByteView in512);
 
-void EncodeLogHeader(LogState state, uint8_t* out64);
-// nullopt-like: kDataLoss when it does not verify.
-Result<LogState> DecodeLogHeader(ByteView in64);
+void EncodeLogHeader(const LogHeader& h, uint8_t* out64);
+// kDataLoss when it does not verify.
+Result<LogHeader> DecodeLogHeader(ByteView in64);
 void EncodeLogRecord(const MetaAuth& auth, const LogRecord& r, uint8_t* out64);
 Result<LogRecord> DecodeLogRecord(const MetaAuth& auth, ByteView in64);
 
@@ -121,7 +162,8 @@ class BlockCodec {
     std::shared_ptr<const crypto::GcmKey> key;
   };
   // Encrypts `plain` (4096 bytes) of file block `n` in chunk `c` with the
-  // slot's generation and seq already set in `slot`; fills nonce and tag.
+  // slot's generation, seq, ver and (encrypted) nonce already set in `slot`
+  // (DeriveNonce); fills the tag and the fingerprints.
   Status Seal(uint64_t c, uint64_t n, ByteView plain, uint8_t* out, Slot* slot, KeyMemo* memo = nullptr) const;
   // True and `out` filled when `slot` authenticates `data`; false otherwise
   // (out then unspecified). Errors only when the key is unavailable.
@@ -129,6 +171,9 @@ class BlockCodec {
                     KeyMemo* memo = nullptr) const;
   // Recovery only: the plaintext `data` decrypts to under `slot`, unchecked.
   Status RecoverPlaintext(uint64_t c, const Slot& slot, ByteView data, uint8_t* out) const;
+  // Recovery only: the same under an explicit generation and nonce.
+  Status RecoverPlaintext(uint64_t c, uint32_t generation, const crypto::Nonce& nonce, ByteView data,
+                          uint8_t* out) const;
 
  private:
   Result<const crypto::GcmKey*> KeyFor(uint64_t c, uint32_t generation, KeyMemo* memo) const;

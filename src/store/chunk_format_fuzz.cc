@@ -72,10 +72,10 @@ void FuzzHeader(const MetaAuth& auth, ByteView in) {
 void FuzzLogHeader(ByteView in) {
   auto s = DecodeLogHeader(in);
   if (!s.ok()) return;
-  Check(*s == LogState::kClean || *s == LogState::kOpen);
+  Check(s->state == LogState::kClean || s->state == LogState::kOpen);
   uint8_t again[kLogHeaderSize];
   EncodeLogHeader(*s, again);
-  Check(std::memcmp(again, in.data(), 16) == 0);  // magic, version, state
+  Check(std::memcmp(again, in.data(), 32) == 0);  // magic, version, state, salts
 }
 
 void FuzzLogRecord(const MetaAuth& auth, ByteView in) {
@@ -92,8 +92,9 @@ void FuzzSlot(ByteView in) {
   Slot s = DecodeSlot(in.data());
   uint8_t again[kSlotSize];
   EncodeSlot(s, again);
-  Check(std::memcmp(again, in.data(), 40) == 0);  // reserved bytes 40..47 ignored on read
-  Check(DecodeSlot(again).seq == s.seq);
+  Check(std::memcmp(again, in.data(), kSlotSize) == 0);  // no reserved bytes
+  Slot t = DecodeSlot(again);
+  Check(t.seq == s.seq && t.ver == s.ver);
 }
 
 }  // namespace

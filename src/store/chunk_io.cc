@@ -20,6 +20,9 @@ uint8_t* ThreadBuffer(int which, size_t size) {
 }
 constexpr int kSlotBuf = 0, kDataBuf = 1;
 constexpr uint64_t kMaxSeq = uint64_t{1} << 62;
+// The nonce holds 32 bits of a block's write counter: a key (2^shift chunk
+// writes) must never see 2^32 writes of one block.
+constexpr uint32_t kMaxGenerationShift = 32;
 
 // PRead of exactly `n` bytes; bytes past the host end of file read as zeros.
 Status ReadFull(Backing* b, int fd, uint8_t* buf, size_t n, uint64_t off) {
@@ -126,21 +129,52 @@ Status FileData::Impl::ReadBlocks(ChunkState& cs, uint32_t b0, uint32_t n, uint8
 Status FileData::Impl::WriteBlocks(ChunkState& cs, uint32_t b0, uint32_t n, const uint8_t* plain) {
   CFS_ASSIGN_OR_RETURN(auto cow, PrepareWrite(cs, true));
   CFS_ASSIGN_OR_RETURN(auto fd, Fd(cs.index, false));
+  const bool encrypted = codec->encrypted();
+  uint64_t chunk_salt = 0;
   {
     std::lock_guard<std::mutex> l(cs.mu);
     CFS_RETURN_IF_ERROR(EnsureSeq(cs, fd->fd()));
+    if (encrypted && cs.header.salt == 0) {
+      // A new chunk: its salt is chosen before its first block is sealed
+      // and written with the header.
+      cs.header.salt = format::NewSalt();
+      Status s = WriteHeader(cs, fd->fd());
+      if (!s.ok()) {
+        cs.header.salt = 0;
+        NoteError(s);
+        return s;
+      }
+    }
+    chunk_salt = cs.header.salt;
   }
+  const uint64_t run_salt = store->log->run_salt();
   Backing* b = store->backing;
   const size_t slot_bytes = size_t{n} * format::kSlotPairSize;
   uint8_t* slots = ThreadBuffer(kSlotBuf, slot_bytes);
   uint8_t* data = ThreadBuffer(kDataBuf, size_t{n} * format::kBlock);
   CFS_RETURN_IF_ERROR(ReadFull(b, fd->fd(), slots, slot_bytes, format::SlotPairOffset(b0)));
   const uint32_t shift = store->options.generation_shift;
+  if (shift > kMaxGenerationShift) {
+    return Status(Code::kInvalidArgument, "generation_shift above 32 is not supported by chunk format 2", EINVAL);
+  }
   format::BlockCodec::KeyMemo memo;
   for (uint32_t i = 0; i < n; ++i) {
     uint8_t* pair = slots + size_t{i} * format::kSlotPairSize;
-    int target = GetU64(pair + format::kSlotSize + 32) < GetU64(pair + 32) ? 1 : 0;
+    const format::Slot old[2] = {format::DecodeSlot(pair), format::DecodeSlot(pair + format::kSlotSize)};
+    int target = old[1].seq < old[0].seq ? 1 : 0;
     format::Slot slot;
+    // Both slots' counters (a punched pair keeps its counter in slot 0):
+    // the page cache holds every earlier write of this block, so `ver`
+    // only grows within a run (chunks.md 2.4).
+    slot.ver = std::max(old[0].ver, old[1].ver) + 1;
+    if (encrypted) slot.nonce = format::DeriveNonce(run_salt, chunk_salt, b0 + i, slot.ver);
+    const format::Slot& newer = old[1 - target];
+    if (encrypted && newer.seq != 0) {
+      // The base: the newer slot if an earlier run wrote it, else its base.
+      bool this_run = newer.nonce == format::DeriveNonce(run_salt, chunk_salt, b0 + i, newer.ver);
+      slot.base_nonce = this_run ? newer.base_nonce : newer.nonce;
+      slot.base_generation = this_run ? newer.base_generation : newer.generation;
+    }
     slot.seq = cs.seq.fetch_add(1) + 1;
     if (slot.seq >= kMaxSeq) {  // seq is not authenticated: a forged huge one must not wrap to 0
       log::Error("chunk {} of file {}: sequence counter out of range (tampered tag table?)", cs.index, HexEncode(id));
@@ -207,10 +241,19 @@ Status FileData::Impl::PunchBlocks(ChunkState& cs, uint32_t b0, uint32_t n) {
       }
     }
   }
+  // Slots cleared (seq 0: never tried), the write counter kept in slot 0 so
+  // that the block's next write does not reuse a nonce.
   const size_t slot_bytes = size_t{n} * format::kSlotPairSize;
-  uint8_t* zeros = ThreadBuffer(kSlotBuf, slot_bytes);
-  std::memset(zeros, 0, slot_bytes);
-  Status s = b->PWrite(fd->fd(), zeros, slot_bytes, format::SlotPairOffset(b0));
+  uint8_t* slots = ThreadBuffer(kSlotBuf, slot_bytes);
+  Status s = ReadFull(b, fd->fd(), slots, slot_bytes, format::SlotPairOffset(b0));
+  for (uint32_t i = 0; s.ok() && i < n; ++i) {
+    uint8_t* pair = slots + size_t{i} * format::kSlotPairSize;
+    format::Slot kept;
+    kept.ver = std::max(format::DecodeSlot(pair).ver, format::DecodeSlot(pair + format::kSlotSize).ver);
+    std::memset(pair, 0, format::kSlotPairSize);
+    format::EncodeSlot(kept, pair);
+  }
+  if (s.ok()) s = b->PWrite(fd->fd(), slots, slot_bytes, format::SlotPairOffset(b0));
   if (s.ok()) {
     s = b->Fallocate(fd->fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                      off_t(store->data_offset + uint64_t{b0} * format::kBlock), off_t(n) * format::kBlock);

@@ -1,11 +1,14 @@
 // Recovery after an unclean shutdown (docs/format/chunks.md section 4):
-// torn blocks of logged chunks are re-tagged: from the old/new sector mix a
-// slot's tag authenticates when there is one, else from their newest slot.
+// torn blocks of logged chunks are rebuilt sector by sector, each sector as
+// the write whose ciphertext it holds (chunk_recover_sectors.h), and
+// re-tagged.
+#include <algorithm>
 #include <cstring>
 #include <set>
 
 #include "common/log.h"
 #include "store/chunk_cow.h"
+#include "store/chunk_recover_sectors.h"
 #include "store/data_store_impl.h"
 
 namespace cfs::store {
@@ -19,34 +22,14 @@ struct FdGuard {
   }
 };
 
-constexpr size_t kSector = 512;
-constexpr uint32_t kSectors = format::kBlock / kSector;
-
-// A power cut during an in-place rewrite leaves each 512-byte sector of the
-// block with its old or its new ciphertext. A sector the rewrite did not
-// change was durable before and must come back intact (the database's
-// acknowledged redo/WAL records share their block with the next commit's).
-// Each sector decrypts correctly under the slot whose ciphertext it holds;
-// the cipher is a stream cipher (GCM's CTR), so the block re-encrypted under
-// slot k is candidate ^ data ^ dec[k]. Tries every mix and keeps the one a
-// slot's tag authenticates: nothing unauthenticated is accepted here.
-Result<bool> OpenSectorMix(const format::BlockCodec& codec, uint64_t c, uint64_t n, const format::Slot s[2],
-                           ByteView data, uint8_t* plain) {
-  if (!codec.encrypted() || s[0].seq == 0 || s[1].seq == 0) return false;
-  std::vector<uint8_t> dec[2] = {std::vector<uint8_t>(format::kBlock), std::vector<uint8_t>(format::kBlock)};
-  for (int k : {0, 1}) CFS_RETURN_IF_ERROR(codec.RecoverPlaintext(c, s[k], data, dec[k].data()));
-  std::vector<uint8_t> candidate(format::kBlock), sealed(format::kBlock);
-  for (uint32_t mask = 1; mask + 1 < (1u << kSectors); ++mask) {  // all-0 and all-1 failed already
-    for (uint32_t j = 0; j < kSectors; ++j) {
-      std::memcpy(candidate.data() + j * kSector, dec[(mask >> j) & 1].data() + j * kSector, kSector);
-    }
-    for (int k : {0, 1}) {
-      for (size_t i = 0; i < format::kBlock; ++i) sealed[i] = candidate[i] ^ data[i] ^ dec[k][i];
-      CFS_ASSIGN_OR_RETURN(bool ok, codec.Open(c, n, s[k], sealed, plain));
-      if (ok) return true;
-    }
+// Key generations a lost write of a block may have used: its newest slot's,
+// then the chunk's newest and the next (a rollover), most likely first.
+std::vector<uint32_t> LostWriteGenerations(const format::Slot s[2], int newest, uint64_t max_seq, uint32_t shift) {
+  std::vector<uint32_t> gens;
+  for (uint32_t g : {s[newest].generation, uint32_t(max_seq >> shift), uint32_t((max_seq >> shift) + 1)}) {
+    if (std::find(gens.begin(), gens.end(), g) == gens.end()) gens.push_back(g);
   }
-  return false;
+  return gens;
 }
 
 }  // namespace
@@ -98,6 +81,7 @@ Status DataStore::Impl::RecoverChunk(const FileId& id, uint64_t c, uint64_t* rep
   CFS_ASSIGN_OR_RETURN(size_t got, backing->PRead(fd.fd, meta.data(), meta.size(), 0));
   (void)got;  // short: the rest reads as zeros
   auto h = format::DecodeHeader(*auth, ByteView(meta.data(), format::kHeaderWrite));
+  if (!h.ok() && GetU32(meta.data() + 8) == 1) return h.status();  // format 1: refuse, never rebuild
   bool rebuild = !h.ok() || h->chunk_blocks != blocks || h->id != id || h->chunk != c;
   format::ChunkHeader header;
   if (rebuild) {
@@ -108,10 +92,18 @@ Status DataStore::Impl::RecoverChunk(const FileId& id, uint64_t c, uint64_t* rep
   } else {
     header = *h;
   }
+  // Lost writes used the previous run's salt and this chunk's salt; the
+  // re-tags below use this run's salt (never used before), and a new chunk
+  // salt where the old one is unknown.
+  const uint64_t old_chunk_salt = header.salt;
+  if (header.salt == 0) header.salt = format::NewSalt();
+  const auto prev = log->previous_run_salts();
+  const std::vector<uint64_t> run_salts(prev.begin(), prev.end());
   uint64_t max_seq = 0;
   for (uint32_t i = 0; i < 2 * blocks; ++i) {
     max_seq = std::max(max_seq, GetU64(meta.data() + format::kTagTableOffset + i * format::kSlotSize + 32));
   }
+  const uint64_t disk_max_seq = max_seq;
   format::BlockCodec codec(keys, id);
   bool changed = rebuild;
   std::vector<uint8_t> data(format::kBlock), plain(format::kBlock);
@@ -143,13 +135,23 @@ Status DataStore::Impl::RecoverChunk(const FileId& id, uint64_t c, uint64_t* rep
     // A hole whose first write was interrupted (the map bit is set only
     // after slot and data): the hole is the old state, keep it.
     if (!rebuild && !format::MapBit(header.map, b)) continue;
-    // Torn: the sector mix a slot authenticates, else whatever the data
-    // decrypts to under the newest slot (a torn page).
-    CFS_ASSIGN_OR_RETURN(bool whole, OpenSectorMix(codec, c, block_no, s, data, plain.data()));
-    if (!whole) CFS_RETURN_IF_ERROR(codec.RecoverPlaintext(c, s[newest], data, plain.data()));
+    // Torn: each sector as the write whose ciphertext it holds.
+    TornBlockResult torn;
+    if (codec.encrypted()) {
+      TornBlockInput in{&codec, c, b, block_no, s, data, run_salts, old_chunk_salt,
+                        LostWriteGenerations(s, newest, disk_max_seq, options.generation_shift)};
+      CFS_ASSIGN_OR_RETURN(torn, ReconstructTornBlock(in, plain.data()));
+    } else {
+      plain = data;  // plaintext: each sector is already old or new
+      torn.max_ver = std::max(s[0].ver, s[1].ver);
+    }
     format::Slot fresh;
     fresh.seq = ++max_seq;
     fresh.generation = uint32_t(fresh.seq >> options.generation_shift);
+    fresh.ver = torn.max_ver + 1;
+    if (codec.encrypted()) fresh.nonce = format::DeriveNonce(log->run_salt(), header.salt, b, fresh.ver);
+    fresh.base_nonce = s[newest].nonce;  // the previous run's newest write
+    fresh.base_generation = s[newest].generation;
     CFS_RETURN_IF_ERROR(codec.Seal(c, block_no, plain, data.data(), &fresh));
     uint8_t enc[format::kSlotSize];
     format::EncodeSlot(fresh, enc);
@@ -161,10 +163,12 @@ Status DataStore::Impl::RecoverChunk(const FileId& id, uint64_t c, uint64_t* rep
     changed = true;
     ++*repaired;
     counters.torn_blocks_repaired.fetch_add(1, std::memory_order_relaxed);
-    log::Warn("recovery: torn block re-tagged: file {} block {} ({})", name, block_no,
-              whole ? "sectors authenticated" : "torn page");
+    log::Warn("recovery: torn block re-tagged: file {} block {} (sectors: {} by slot, {} recovered, {} unwritten, "
+              "{} torn{})",
+              name, block_no, torn.from_slots, torn.verified, torn.holes, torn.unverified,
+              torn.authenticated ? "; a slot's tag authenticates the block" : "");
   }
-  if (changed) {
+  if (changed || header.salt != old_chunk_salt) {
     header.generation = std::max(header.generation, uint32_t(max_seq >> options.generation_shift));
     uint8_t page[format::kHeaderWrite];
     format::EncodeHeader(*auth, header, page);

@@ -20,7 +20,8 @@ using testing::StoreFixture;
 
 class RecoveryTest : public StoreFixture {
  protected:
-  uint64_t SlotsOff(uint32_t b) const { return 4096 + uint64_t{b} * 96; }
+  uint64_t SlotsOff(uint32_t b) const { return 4096 + uint64_t{b} * kPair; }
+  static constexpr size_t kSlot = 128, kPair = 2 * kSlot;  // chunks.md 2.2
   uint64_t DataOff(uint32_t b) const { return DataOffset() + uint64_t{b} * 4096; }
 };
 INSTANTIATE_TEST_SUITE_P(Encryption, RecoveryTest, ::testing::Values(true, false),
@@ -67,7 +68,7 @@ TEST_P(RecoveryTest, DataWithoutSlotIsRetaggedOnlyInLoggedChunks) {
   Reopen();  // clean: nothing logged
   f = OpenFile("a");
   g = OpenFile("b");
-  Bytes f_slots = ReadAt(fpath, SlotsOff(1), 96), g_slots = ReadAt(gpath, SlotsOff(1), 96);
+  Bytes f_slots = ReadAt(fpath, SlotsOff(1), kPair), g_slots = ReadAt(gpath, SlotsOff(1), kPair);
   ASSERT_TRUE(f->Write(4096, Bytes(4096, 0xBB)).ok());  // f's chunk 0 gets logged
   ASSERT_TRUE(g->Write(4096, Bytes(4096, 0xBB)).ok());
   ASSERT_TRUE(g->Sync(true).ok());
@@ -103,7 +104,7 @@ TEST_P(RecoveryTest, NeverWrittenSlotsBecomeHoleAndBadHeaderIsRebuilt) {
   ASSERT_TRUE(f->Write(0, Bytes(3 * 4096, 0x5C)).ok());
   std::string path = ChunkPath(f->id(), 0);
   Crash();
-  WriteAt(path, SlotsOff(2), Bytes(96, 0));  // block 2: map says written, no slot
+  WriteAt(path, SlotsOff(2), Bytes(kPair, 0));  // block 2: map says written, no slot
   WriteAt(path, 100, Bytes(1, 0xFF));        // header MAC fails
   OpenStore();
   ASSERT_TRUE(store_->unclean());
@@ -139,11 +140,11 @@ TEST_P(RecoveryTest, GenerationRolloverKeepsOldBlocksReadable) {
   ASSERT_TRUE(f->Write(0, Bytes(4096, 0x01)).ok());  // block 0: seq 1, generation 0
   for (int i = 0; i < 40; ++i) ASSERT_TRUE(f->Write(4096, Bytes(4096, uint8_t(i))).ok());
   std::string path = ChunkPath(f->id(), 0);
-  Bytes slots = ReadAt(path, SlotsOff(1), 96);
-  uint64_t seq0 = GetU64(slots.data() + 32), seq1 = GetU64(slots.data() + 48 + 32);
+  Bytes slots = ReadAt(path, SlotsOff(1), kPair);
+  uint64_t seq0 = GetU64(slots.data() + 32), seq1 = GetU64(slots.data() + kSlot + 32);
   uint64_t newest = std::max(seq0, seq1);
   EXPECT_EQ(newest, 41u);
-  uint32_t gen = GetU32(slots.data() + (seq1 > seq0 ? 48 : 0) + 28);
+  uint32_t gen = GetU32(slots.data() + (seq1 > seq0 ? kSlot : 0) + 28);
   EXPECT_EQ(gen, newest >> 2);
   Reopen();
   f = OpenFile("a");
@@ -152,8 +153,8 @@ TEST_P(RecoveryTest, GenerationRolloverKeepsOldBlocksReadable) {
   EXPECT_EQ(ReadAll(*f), want);
   // The counter resumes from the tag table after a reopen.
   ASSERT_TRUE(f->Write(0, Bytes(4096, 0x02)).ok());
-  Bytes s0 = ReadAt(path, SlotsOff(0), 96);
-  EXPECT_EQ(std::max(GetU64(s0.data() + 32), GetU64(s0.data() + 80)), 42u);
+  Bytes s0 = ReadAt(path, SlotsOff(0), kPair);
+  EXPECT_EQ(std::max(GetU64(s0.data() + 32), GetU64(s0.data() + kSlot + 32)), 42u);
 }
 
 TEST_P(RecoveryTest, CopyOnWriteBreakLeavesSnapshotLinkUnchanged) {
@@ -241,7 +242,7 @@ TEST_P(RecoveryTest, CompactionKeepsOnlyDirtyChunks) {
   ASSERT_EQ(stat((dir_ + "/dirty.log").c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 4096 + 64);
   Crash();
-  WriteAt(path, SlotsOff(1), Bytes(96, 0));
+  WriteAt(path, SlotsOff(1), Bytes(kPair, 0));
   OpenStore();
   auto r = store_->RecoverTornBlocks();
   ASSERT_TRUE(r.ok()) << r.status().ToString();

@@ -193,8 +193,8 @@ TEST_P(DataStoreTest, ZeroedWrittenBlockIsEioNotZeros) {
   Reopen();
   {  // zero block 1's slots and data: looks like a hole, but the map says written
     std::fstream chunk(ChunkPath(id, 0), std::ios::in | std::ios::out | std::ios::binary);
-    chunk.seekp(4096 + 96);
-    chunk.write(std::string(96, '\0').data(), 96);
+    chunk.seekp(4096 + 256);  // block 1's slot pair (2 x 128 bytes, chunks.md 2.2)
+    chunk.write(std::string(256, '\0').data(), 256);
     chunk.seekp(std::streamoff(DataOffset() + 4096));
     chunk.write(std::string(4096, '\0').data(), 4096);
   }
@@ -213,13 +213,13 @@ TEST_P(DataStoreTest, BlockMovedWithinChunkFailsAuthentication) {
   Reopen();
   {  // copy block 0 (slots + data) over block 1
     std::fstream chunk(ChunkPath(id, 0), std::ios::in | std::ios::out | std::ios::binary);
-    std::string slots(96, '\0'), data(4096, '\0');
+    std::string slots(256, '\0'), data(4096, '\0');  // a slot pair: 2 x 128 bytes
     chunk.seekg(4096);
-    chunk.read(slots.data(), 96);
+    chunk.read(slots.data(), 256);
     chunk.seekg(std::streamoff(DataOffset()));
     chunk.read(data.data(), 4096);
-    chunk.seekp(4096 + 96);
-    chunk.write(slots.data(), 96);
+    chunk.seekp(4096 + 256);
+    chunk.write(slots.data(), 256);
     chunk.seekp(std::streamoff(DataOffset() + 4096));
     chunk.write(data.data(), 4096);
   }

@@ -103,7 +103,7 @@ class StoreFixture : public ::testing::TestWithParam<bool> {
     close(fd);
   }
   uint64_t DataOffset() const {
-    return 4096 + ((uint64_t{options_.chunk_blocks} * 96 + 4095) / 4096) * 4096;
+    return 4096 + ((uint64_t{options_.chunk_blocks} * 256 + 4095) / 4096) * 4096;
   }
 
   std::string dir_;

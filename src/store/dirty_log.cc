@@ -51,8 +51,9 @@ Status DirtyLog::Load(bool read_only) {
   if (st.st_size > 0) {
     uint8_t hdr[format::kLogHeaderSize] = {};
     CFS_ASSIGN_OR_RETURN(size_t n, backing_->PRead(fd_, hdr, sizeof hdr, 0));
-    auto state = format::DecodeLogHeader(ByteView(hdr, n));
-    unclean_ = !state.ok() || *state == format::LogState::kOpen;
+    auto header = format::DecodeLogHeader(ByteView(hdr, n));
+    unclean_ = !header.ok() || header->state == format::LogState::kOpen;
+    if (unclean_ && header.ok()) previous_salts_ = {header->run_salt, header->prev_salt};
   }
   if (unclean_) {
     Bytes buf(st.st_size > off_t(format::kLogRecordsOffset) ? st.st_size - format::kLogRecordsOffset : 0);
@@ -74,6 +75,10 @@ Status DirtyLog::Load(bool read_only) {
     log::Warn("volume was not closed cleanly: {} dirty-chunk records", previous_.size());
   }
   if (read_only) return Status::Ok();
+  // Block nonces of this run (chunks.md 2.4); the unclean run's is kept
+  // in the header too, for a recovery interrupted by another crash.
+  run_salt_ = format::NewSalt();
+  carried_salt_ = previous_salts_[0];
   if (!unclean_) CFS_RETURN_IF_ERROR(backing_->Ftruncate(fd_, format::kLogRecordsOffset));
   CFS_RETURN_IF_ERROR(WriteHeader(fd_, format::LogState::kOpen));
   CFS_RETURN_IF_ERROR(backing_->Fsync(fd_, true));
@@ -84,7 +89,7 @@ Status DirtyLog::Load(bool read_only) {
 
 Status DirtyLog::WriteHeader(int fd, format::LogState state) {
   uint8_t hdr[format::kLogHeaderSize];
-  format::EncodeLogHeader(state, hdr);
+  format::EncodeLogHeader({state, run_salt_, carried_salt_}, hdr);
   return backing_->PWrite(fd, hdr, sizeof hdr, 0);
 }
 

@@ -9,6 +9,7 @@
 // exclusively (no write in flight) and are serialized by the caller.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -48,6 +49,10 @@ class DirtyLog {
   bool unclean() const { return unclean_; }
   // Chunks logged by the previous (unclean) run, for recovery.
   std::vector<format::LogRecord> PreviousRecords() const;
+  // Salt of this run's block nonces (read-write; docs/format/chunks.md 2.4).
+  uint64_t run_salt() const { return run_salt_; }
+  // The unclean previous run's salt and the one it carried (0 = unknown).
+  std::array<uint64_t, 2> previous_run_salts() const { return previous_salts_; }
   // Recovery done: the previous run's chunks may leave the log.
   void MarkRecovered();
 
@@ -96,6 +101,8 @@ class DirtyLog {
   const format::MetaAuth* auth_;
   int fd_ = -1;
   bool unclean_ = false;
+  uint64_t run_salt_ = 0, carried_salt_ = 0;
+  std::array<uint64_t, 2> previous_salts_{};
   std::atomic<uint64_t> appended_{0};
   uint64_t compact_after_ = 4096;
   std::atomic<uint64_t>* commits_ = nullptr;

@@ -18,16 +18,17 @@
 
 namespace cfs::test {
 
-// On-disk constants of format version 1, restated from docs/format/chunks.md
-// (deliberately not taken from the implementation's headers).
+// On-disk constants of chunk format version 2, restated from
+// docs/format/chunks.md (deliberately not taken from the implementation's
+// headers).
 constexpr uint64_t kFmtBlock = 4096;
 constexpr uint64_t kFmtHeaderMapOffset = 48;
-constexpr uint64_t kFmtHeaderMacOffset = 304;
+constexpr uint64_t kFmtHeaderMacOffset = 312;
 constexpr uint64_t kFmtTagTable = 4096;
-constexpr uint64_t kFmtSlotSize = 48;
+constexpr uint64_t kFmtSlotSize = 128;
 constexpr uint64_t kFmtInodeSizeOffset = 32;
 inline uint64_t FmtDataOffset(uint32_t chunk_blocks) {
-  return 4096 + (uint64_t{chunk_blocks} * 96 + 4095) / 4096 * 4096;
+  return 4096 + (uint64_t{chunk_blocks} * 256 + 4095) / 4096 * 4096;
 }
 
 class StoreVolume {
