@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/log.h"
+#include "fs/kill_priv.h"
 
 namespace cfs::fs {
 namespace {
@@ -69,6 +70,14 @@ void Init(void* userdata, fuse_conn_info* conn) {
   // it off (for measurements).
   if (session->writeback_cache) want(FUSE_CAP_WRITEBACK_CACHE);
   else conn->want &= ~unsigned(FUSE_CAP_WRITEBACK_CACHE);
+  // FUSE_HANDLE_KILLPRIV_V2 (kill_priv.h): no security.capability round
+  // trip before every write(2). CIPHERFS_NO_KILLPRIV_V2=1 turns it off.
+  if (session->killpriv_v2 && session->fs->session() != nullptr) {
+    auto kill = [](void* fs, uint64_t ino) { static_cast<VolumeFs*>(fs)->KillPriv(fuse_ino_t(ino)); };
+    if (!InstallKillPrivV2(session->fs->session(), kill, session->fs, /*in_init=*/true)) {
+      log::Warn("fs: libfuse refused the I/O hooks: the kernel keeps asking for security.capability");
+    }
+  }
   conn->max_write = 1u << 20;
   conn->max_readahead = 1u << 20;
   conn->max_background = session->max_background;

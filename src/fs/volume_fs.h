@@ -65,6 +65,7 @@ class VolumeFs {
   void KillKeys();
   // The session, for cache invalidation notices (set once mounted).
   void set_session(fuse_session* se) { session_.store(se); }
+  fuse_session* session() const { return session_.load(); }
   bool read_only() const { return config_.read_only; }
   bool writeback_cache() const { return config_.writeback_cache; }
   // Modifying operations pass this gate; a snapshot pauses it (mount.h LiveMount).
@@ -94,6 +95,11 @@ class VolumeFs {
   Result<Reply> Getxattr(fuse_ino_t ino, const char* name, size_t size);
   Result<Reply> Listxattr(fuse_ino_t ino, size_t size);
   Result<Reply> Removexattr(fuse_ino_t ino, const char* name);
+  // FUSE_HANDLE_KILLPRIV_V2 (kill_priv.h): a write, truncate or truncating
+  // open by a caller without CAP_FSETID drops suid, sgid (if group-
+  // executable) and security.capability; the kernel's cached attributes
+  // of the node are invalidated. Errors are logged (the request goes on).
+  void KillPriv(fuse_ino_t ino);
 
   // Files (volume_fs_files.cc).
   Result<Reply> Create(const Caller& c, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);

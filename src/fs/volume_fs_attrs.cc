@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "common/log.h"
 #include "fs/volume_fs.h"
 
 namespace cfs::fs {
@@ -108,6 +109,29 @@ Result<Reply> VolumeFs::Setattr(fuse_ino_t ino, const struct stat& attr, int to_
     CFS_RETURN_IF_ERROR(PersistMtime(inode));
   }
   return Getattr(ino);
+}
+
+void VolumeFs::KillPriv(fuse_ino_t ino) {
+  if (dead_.load() || config_.read_only) return;
+  Inode& inode = InodeOf(ino);
+  if (inode.type != S_IFREG) return;
+  bool changed = false;
+  Result<struct stat> st = backing_->Fstat(inode.fd);
+  mode_t kill = S_ISUID | S_ISGID;
+  if (st.ok() && (st->st_mode & S_IXGRP) == 0) kill = S_ISUID;  // sgid without x: mandatory locking, kept
+  if (st.ok() && (st->st_mode & kill) != 0) {
+    Status s = backing_->Fchmod(inode.fd, st->st_mode & 07777 & ~kill);
+    if (!s.ok()) log::Warn("fs: could not drop set-id bits after a write: {}", s.ToString());
+    changed = true;
+  }
+  if (inode.has_caps.load() != 0) {
+    Status s = tree_->RemoveXattr(inode.fd, kCapsXattr);
+    if (s.ok() || s.sys_errno() == ENODATA) inode.has_caps.store(0);
+    else log::Warn("fs: could not drop file capabilities after a write: {}", s.ToString());
+    changed = changed || s.ok();
+  }
+  fuse_session* se = session_.load();
+  if (changed && se != nullptr) fuse_lowlevel_notify_inval_inode(se, ino, -1, 0);
 }
 
 Result<Reply> VolumeFs::Access(const Caller& c, fuse_ino_t ino, int mask) {
