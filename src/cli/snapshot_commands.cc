@@ -77,7 +77,8 @@ std::string ParentDirFor(const Context& ctx, const config::VolumeDescriptor& d) 
 }
 
 nlohmann::json ReportJson(const snapshot::CreateResult& r) {
-  return {{"ok", true}, {"pause_us", r.pause_us}, {"link_us", r.link_us}, {"total_us", r.total_us},
+  return {{"ok", true}, {"pause_us", r.pause_us}, {"freeze_us", r.freeze_us}, {"tree_us", r.tree_us},
+          {"link_us", r.link_us}, {"total_us", r.total_us},
           {"chunks_linked", r.stats.chunks_linked}, {"tree_entries", r.stats.tree_entries}};
 }
 
@@ -197,6 +198,9 @@ Status SnapshotCreate(Context& ctx, const SnapshotCreateArgs& args) {
     nlohmann::json j = SnapshotJson(ctx, d);
     j["WritePauseMicroseconds"] = report.value("pause_us", 0);
     j["ChunkLinkMicroseconds"] = report.value("link_us", 0);  // after the pause, writers running
+    j["WritePauseDetail"] = {{"WaitForOperationsInFlightMicroseconds", report.value("freeze_us", 0)},
+                             {"TreeCopyMicroseconds", report.value("tree_us", 0)},
+                             {"TreeEntries", report.value("tree_entries", 0)}};
     *ctx.out << nlohmann::json{{"DBClusterSnapshot", j}}.dump(2) << "\n";
   } else {
     *ctx.out << fmt::format("created snapshot {} of cluster {} (write pause {:.1f} ms, {} chunks shared)\n", d.id,

@@ -52,13 +52,30 @@ Status CopyLive(store::Backing* b, const std::string& src_dir, const std::string
   opt.sync = false;
   CFS_RETURN_IF_ERROR(b->MkdirAt(AT_FDCWD, staging + "/objects", 0700));
   CFS_ASSIGN_OR_RETURN(int objects, b->OpenAt(AT_FDCWD, staging + "/objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  // tree/ is copied before the pause and only caught up inside it.
+  LiveTreeCopy tree(b, src_dir, staging);
+  Status s = tree.Precopy(&r->stats);
+  if (!s.ok()) {
+    (void)b->Close(objects);
+    return s;
+  }
   int64_t t0 = NowUs();
   live.freeze();
-  Status s = CopyVolumeTree(b, src_dir, staging, opt, &r->stats);
+  int64_t frozen = NowUs();
+  s = tree.CatchUp(&r->stats);
+  if (IsHardLinkChange(s)) {  // hard links changed: the whole tree again, inside the pause
+    log::Info("snapshot: {}; copying tree/ again inside the pause", s.message());
+    RemoveAll(staging + "/tree");
+    r->stats.tree_entries = 0;
+    s = CopyVolumeTree(b, src_dir, staging, opt, &r->stats);
+  }
   if (s.ok()) s = live.data->BeginSnapshotLinks(objects);
+  int64_t copied = NowUs();
   live.thaw();
   int64_t t1 = NowUs();
   r->pause_us = t1 - t0;
+  r->freeze_us = frozen - t0;
+  r->tree_us = copied - frozen;
   if (s.ok()) {
     Result<uint64_t> linked = live.data->FinishSnapshotLinks();
     if (linked.ok()) r->stats.chunks_linked = *linked;
@@ -69,26 +86,26 @@ Status CopyLive(store::Backing* b, const std::string& src_dir, const std::string
   return s;
 }
 
-// The chunk files of a live copy are thousands of the live volume's inodes:
-// one syncfs where the backing has it, else one fsync each.
-Status SyncLiveCopy(store::Backing* b, const std::string& staging) {
+// A copy is thousands of files (chunk files, inode files, directories):
+// one syncfs (files, directories and the journal of the host file system)
+// where the backing has it, else one fsync each.
+Status SyncCopy(store::Backing* b, const std::string& staging) {
   CFS_ASSIGN_OR_RETURN(int fd, b->OpenAt(AT_FDCWD, staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   Status s = b->SyncFilesystem(fd);
   (void)b->Close(fd);
   if (s.code() == Code::kUnimplemented) return SyncVolumeCopy(b, staging, true);
-  CFS_RETURN_IF_ERROR(s);
-  return SyncVolumeCopy(b, staging, false);  // tree/ files and the directories (already clean)
+  return s;
 }
 
 Status BuildStaged(store::Backing* b, const std::string& src_dir, const std::string& staging,
                    const config::VolumeDescriptor& d, const LiveHooks* live, CreateResult* r) {
   if (live && live->data) {
     CFS_RETURN_IF_ERROR(CopyLive(b, src_dir, staging, *live, r));
-    CFS_RETURN_IF_ERROR(SyncLiveCopy(b, staging));
+    CFS_RETURN_IF_ERROR(SyncCopy(b, staging));
     return config::WriteVolumeDescriptor(staging, d);
   }
   CopyOptions opt;
-  opt.sync = live == nullptr;
+  opt.sync = false;
   opt.tolerate_vanished_chunks = live != nullptr;
   int64_t t0 = NowUs();
   if (live) live->freeze();
@@ -96,7 +113,7 @@ Status BuildStaged(store::Backing* b, const std::string& src_dir, const std::str
   if (live) live->thaw();
   r->pause_us = NowUs() - t0;
   CFS_RETURN_IF_ERROR(s);
-  if (live) CFS_RETURN_IF_ERROR(SyncVolumeCopy(b, staging, true));
+  CFS_RETURN_IF_ERROR(SyncCopy(b, staging));
   return config::WriteVolumeDescriptor(staging, d);
 }
 

@@ -45,6 +45,8 @@ struct CreateResult {
   CopyStats stats;
   int64_t pause_us = 0;  // freeze..thaw (live) or the copy time (unmounted)
   int64_t link_us = 0;   // live, with LiveHooks::data: linking the chunks after thaw
+  int64_t freeze_us = 0;  // live, with LiveHooks::data: part of the pause waiting for operations in flight
+  int64_t tree_us = 0;    // live, with LiveHooks::data: part of the pause copying tree/
   int64_t total_us = 0;
 };
 

@@ -237,6 +237,67 @@ TEST_P(SnapshotTest, LiveSnapshotLinksChunksAfterThePause) {
   EXPECT_EQ(sv.Read("b"), b);
 }
 
+// tree/ of a live snapshot is copied before the pause and caught up inside
+// it: changes made between the two (here in `freeze`, just before the
+// barrier closes) must be in the snapshot, as they were at the instant.
+TEST_P(SnapshotTest, LiveSnapshotTreeCatchesUpWithChangesBeforeThePause) {
+  std::mt19937_64 rng(Seed());
+  Bytes a = RandomBytes(rng, 100000), b = RandomBytes(rng, 70000), c = RandomBytes(rng, 5000);
+  Bytes extra = RandomBytes(rng, 30000), f = RandomBytes(rng, 3000);
+  OpenVolume v(&backing_, src_, keys_.get());
+  const std::string tree = src_ + "/tree/";
+  v.Write("a", 0, a);
+  v.Write("b", 0, b);
+  v.Write("c", 0, c);
+  ASSERT_EQ(::mkdir((tree + "d").c_str(), 0700), 0);
+  v.Write("d/e", 0, c);
+  bool hard_link = false;
+  LiveHooks hooks;
+  hooks.data = v.store();
+  hooks.freeze = [&] {
+    v.Write("b", b.size(), extra);  // the inode file's size changes
+    ASSERT_EQ(::rename((tree + "c").c_str(), (tree + "c2").c_str()), 0);
+    ASSERT_EQ(::unlink((tree + "d/e").c_str()), 0);
+    v.Write("d/f", 0, f);
+    ASSERT_EQ(::chmod((tree + "a").c_str(), 0640), 0);
+    ASSERT_EQ(::symlink("a", (tree + "l").c_str()), 0);
+    if (hard_link) {
+      ASSERT_EQ(::link((tree + "a").c_str(), (tree + "a2").c_str()), 0);
+    }
+    v.store()->BeginWriteBarrier();
+  };
+  hooks.thaw = [&] { v.store()->EndWriteBarrier(); };
+  for (int round = 0; round < 2; ++round) {  // the second with a new hard link: the tree copied in the pause
+    hard_link = round == 1;
+    const std::string id = "s" + std::to_string(round);
+    Status s = CreateCowVolume(&backing_, src_, root_ + "/snapshots", Snap(id), &hooks, nullptr);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    const std::string snap = root_ + "/snapshots/" + id + "/tree/";
+    OpenVolume sv(&backing_, root_ + "/snapshots/" + id, keys_.get());
+    Bytes want_b = b;
+    want_b.insert(want_b.end(), extra.begin(), extra.end());
+    EXPECT_EQ(sv.Read("b"), want_b);
+    EXPECT_EQ(sv.Read("c2"), c);
+    EXPECT_EQ(sv.Read("d/f"), f);
+    EXPECT_FALSE(fsys::exists(snap + "c"));
+    EXPECT_FALSE(fsys::exists(snap + "d/e"));
+    EXPECT_EQ(fsys::status(snap + "a").permissions() & fsys::perms::all, fsys::perms(0640));
+    EXPECT_EQ(fsys::read_symlink(snap + "l"), "a");
+    EXPECT_EQ(sv.Read("a"), a);
+    if (hard_link) {
+      EXPECT_EQ(Links(snap + "a"), 2u);
+      EXPECT_EQ(sv.Read("a2"), a);
+    }
+    // Back to the first state for the next round.
+    ASSERT_EQ(::rename((tree + "c2").c_str(), (tree + "c").c_str()), 0);
+    ASSERT_EQ(::unlink((tree + "d/f").c_str()), 0);
+    v.Write("d/e", 0, c);
+    ASSERT_EQ(::unlink((tree + "l").c_str()), 0);
+    ASSERT_EQ(::unlink((tree + "b").c_str()), 0);
+    v.Write("b", 0, b);
+  }
+}
+
 TEST_P(SnapshotTest, DeleteKeepsChunksOfOtherVolumes) {
   std::mt19937_64 rng(Seed());
   Bytes a = RandomBytes(rng, 70000);

@@ -4,8 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <array>
 #include <map>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -42,6 +45,8 @@ Result<BFd> OpenDir(store::Backing* b, int dirfd, const std::string& name) {
 
 bool IsVanished(const Status& s) { return s.sys_errno() == ENOENT; }
 
+Status HardLinkChange(std::string what) { return Status(Code::kUnavailable, std::move(what), EMLINK); }
+
 class TreeCopier {
  public:
   TreeCopier(store::Backing* b, const CopyOptions& o, CopyStats* stats) : b_(b), o_(o), stats_(stats) {}
@@ -50,37 +55,118 @@ class TreeCopier {
   Status CopyDir(int src, int dst, const std::string& rel) {
     CFS_ASSIGN_OR_RETURN(std::vector<std::string> names, b_->ListDir(src));
     for (const auto& name : names) {
+      int64_t at = RealtimeNs();
       CFS_ASSIGN_OR_RETURN(struct stat st, b_->FstatAt(src, name, AT_SYMLINK_NOFOLLOW));
       ++stats_->tree_entries;
-      std::string child = rel.empty() ? name : rel + "/" + name;
-      if (S_ISDIR(st.st_mode)) {
-        CFS_RETURN_IF_ERROR(b_->MkdirAt(dst, name, 0700));
-        CFS_ASSIGN_OR_RETURN(BFd s, OpenDir(b_, src, name));
-        CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b_, dst, name));
-        CFS_RETURN_IF_ERROR(CopyDir(s.fd(), d.fd(), child));
-        CFS_RETURN_IF_ERROR(CopyAttrs(s.fd(), d.fd(), st));
-      } else if (S_ISREG(st.st_mode)) {
-        CFS_RETURN_IF_ERROR(CopyFile(src, dst, name, child, st));
-      } else if (S_ISLNK(st.st_mode)) {
-        CFS_ASSIGN_OR_RETURN(std::string target, b_->ReadlinkAt(src, name));
-        CFS_RETURN_IF_ERROR(b_->SymlinkAt(target, dst, name));
-        CFS_RETURN_IF_ERROR(ChownIfNeeded(dst, name, st));
-        CFS_RETURN_IF_ERROR(b_->UtimensAt(dst, name, Times(st).data(), AT_SYMLINK_NOFOLLOW));
-      } else if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
-        CFS_RETURN_IF_ERROR(b_->MknodAt(dst, name, st.st_mode, 0));
-        CFS_RETURN_IF_ERROR(ChownIfNeeded(dst, name, st));
-        CFS_RETURN_IF_ERROR(b_->UtimensAt(dst, name, Times(st).data(), AT_SYMLINK_NOFOLLOW));
-      } else {
-        return DataLoss("tree/ holds a device node; a volume never does");
-      }
+      CFS_RETURN_IF_ERROR(CopyEntry(src, dst, name, rel.empty() ? name : rel + "/" + name, st, at));
     }
     if (o_.sync) CFS_RETURN_IF_ERROR(b_->Fsync(dst, false));
     return Status::Ok();
   }
 
+  // Brings the copy `dst` of directory `src` to src's present state: every
+  // entry is stat'ed; only entries new or changed since they were copied
+  // (another inode, another ctime, or a ctime too recent to tell) are copied
+  // again, entries gone are removed. Aborted when a hard-linked inode file
+  // is involved (the caller copies the whole tree instead).
+  Status CatchUpDir(int src, int dst, const std::string& rel) {
+    CFS_ASSIGN_OR_RETURN(std::vector<std::string> names, b_->ListDir(src));
+    const std::set<std::string> live(names.begin(), names.end());
+    CFS_ASSIGN_OR_RETURN(std::vector<std::string> had, b_->ListDir(dst));
+    for (const auto& name : had) {
+      if (!live.contains(name)) CFS_RETURN_IF_ERROR(RemoveEntry(dst, name));
+    }
+    const std::set<std::string> kept(had.begin(), had.end());
+    for (const auto& name : names) {
+      const std::string child = rel.empty() ? name : rel + "/" + name;
+      int64_t at = RealtimeNs();
+      CFS_ASSIGN_OR_RETURN(struct stat st, b_->FstatAt(src, name, AT_SYMLINK_NOFOLLOW));
+      ++stats_->tree_entries;
+      auto it = seen_.find(child);
+      bool same_inode = it != seen_.end() && it->second.ino == st.st_ino &&
+                        it->second.type == (st.st_mode & S_IFMT) && kept.contains(name);
+      if (same_inode && S_ISDIR(st.st_mode)) {
+        CFS_ASSIGN_OR_RETURN(BFd s, OpenDir(b_, src, name));
+        CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b_, dst, name));
+        CFS_RETURN_IF_ERROR(CatchUpDir(s.fd(), d.fd(), child));
+        CFS_RETURN_IF_ERROR(CopyAttrs(s.fd(), d.fd(), st));
+        continue;
+      }
+      if (same_inode && SameTime(it->second.ctime, st.st_ctim) && !Recent(st.st_ctim, it->second.at)) continue;
+      if (st.st_nlink > 1 || (it != seen_.end() && it->second.nlink > 1)) {
+        return HardLinkChange("a hard-linked inode file changed during the tree copy");
+      }
+      if (kept.contains(name)) CFS_RETURN_IF_ERROR(RemoveEntry(dst, name));
+      CFS_RETURN_IF_ERROR(CopyEntry(src, dst, name, child, st, at));
+    }
+    return Status::Ok();
+  }
+
   void set_root(int dst_root) { dst_root_ = dst_root; }
+  void set_catching_up() { catching_up_ = true; }
 
  private:
+  struct Seen {
+    ino_t ino;
+    struct timespec ctime;
+    mode_t type;
+    nlink_t nlink;
+    int64_t at;  // CLOCK_REALTIME (ns) just before it was stat'ed and copied
+  };
+
+  static int64_t RealtimeNs() {
+    struct timespec ts;
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+  }
+  static bool SameTime(const struct timespec& a, const struct timespec& b) {
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+  }
+  // Inode times come from a coarse clock (a tick of up to 10 ms): a change
+  // made just after an entry was copied may leave its ctime as it was.
+  // An entry whose ctime is within 100 ms of its copy is copied again.
+  static bool Recent(const struct timespec& ctime, int64_t at) {
+    return int64_t{ctime.tv_sec} * 1000000000 + ctime.tv_nsec >= at - 100'000'000;
+  }
+
+  Status CopyEntry(int src, int dst, const std::string& name, const std::string& child, const struct stat& st,
+                   int64_t at) {
+    if (S_ISDIR(st.st_mode)) {
+      CFS_RETURN_IF_ERROR(b_->MkdirAt(dst, name, 0700));
+      CFS_ASSIGN_OR_RETURN(BFd s, OpenDir(b_, src, name));
+      CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b_, dst, name));
+      CFS_RETURN_IF_ERROR(CopyDir(s.fd(), d.fd(), child));
+      CFS_RETURN_IF_ERROR(CopyAttrs(s.fd(), d.fd(), st));
+    } else if (S_ISREG(st.st_mode)) {
+      CFS_RETURN_IF_ERROR(CopyFile(src, dst, name, child, st));
+    } else if (S_ISLNK(st.st_mode)) {
+      CFS_ASSIGN_OR_RETURN(std::string target, b_->ReadlinkAt(src, name));
+      CFS_RETURN_IF_ERROR(b_->SymlinkAt(target, dst, name));
+      CFS_RETURN_IF_ERROR(ChownIfNeeded(dst, name, st));
+      CFS_RETURN_IF_ERROR(b_->UtimensAt(dst, name, Times(st).data(), AT_SYMLINK_NOFOLLOW));
+    } else if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
+      CFS_RETURN_IF_ERROR(b_->MknodAt(dst, name, st.st_mode, 0));
+      CFS_RETURN_IF_ERROR(ChownIfNeeded(dst, name, st));
+      CFS_RETURN_IF_ERROR(b_->UtimensAt(dst, name, Times(st).data(), AT_SYMLINK_NOFOLLOW));
+    } else {
+      return DataLoss("tree/ holds a device node; a volume never does");
+    }
+    seen_[child] = Seen{st.st_ino, st.st_ctim, st.st_mode & S_IFMT, st.st_nlink, at};
+    return Status::Ok();
+  }
+
+  // Removes entry `name` of the copy (a directory with everything in it).
+  Status RemoveEntry(int dir, const std::string& name) {
+    CFS_ASSIGN_OR_RETURN(struct stat st, b_->FstatAt(dir, name, AT_SYMLINK_NOFOLLOW));
+    if (!S_ISDIR(st.st_mode)) return b_->UnlinkAt(dir, name, 0);
+    {
+      CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b_, dir, name));
+      CFS_ASSIGN_OR_RETURN(std::vector<std::string> names, b_->ListDir(d.fd()));
+      for (const auto& n : names) CFS_RETURN_IF_ERROR(RemoveEntry(d.fd(), n));
+    }
+    return b_->UnlinkAt(dir, name, AT_REMOVEDIR);
+  }
+
   static std::array<struct timespec, 2> Times(const struct stat& st) { return {st.st_atim, st.st_mtim}; }
 
   Status ChownIfNeeded(int dir, const std::string& name, const struct stat& st) {
@@ -120,6 +206,9 @@ class TreeCopier {
 
   Status CopyFile(int src, int dst, const std::string& name, const std::string& rel, const struct stat& st) {
     auto key = std::make_pair(st.st_dev, st.st_ino);
+    if (st.st_nlink > 1 && catching_up_) {
+      return HardLinkChange("a hard-linked inode file appeared during the tree copy");
+    }
     if (st.st_nlink > 1) {
       auto it = links_.find(key);
       if (it != links_.end()) return b_->LinkAt(dst_root_, it->second, dst, name, 0);
@@ -144,6 +233,8 @@ class TreeCopier {
   CopyStats* stats_;
   int dst_root_ = -1;
   std::map<std::pair<dev_t, ino_t>, std::string> links_;  // first copy of each multi-link inode file
+  std::map<std::string, Seen> seen_;  // every entry copied, by path under tree/
+  bool catching_up_ = false;
 };
 
 bool IsChunkName(const std::string& name) {
@@ -234,6 +325,53 @@ Status CopyVolumeCow(store::Backing* b, const std::string& src_dir, const std::s
   if (options.sync) CFS_RETURN_IF_ERROR(b->Fsync(dst.fd(), false));
   return Status::Ok();
 }
+
+struct LiveTreeCopy::Impl {
+  Impl(store::Backing* b, std::string src, std::string dst)
+      : backing(b), src_dir(std::move(src)), dst_dir(std::move(dst)), copier(b, CopyOptions{.sync = false}, &stats) {}
+  store::Backing* backing;
+  std::string src_dir, dst_dir;
+  CopyStats stats;
+  TreeCopier copier;
+};
+
+LiveTreeCopy::LiveTreeCopy(store::Backing* b, std::string src_dir, std::string dst_dir)
+    : impl_(std::make_unique<Impl>(b, std::move(src_dir), std::move(dst_dir))) {}
+LiveTreeCopy::~LiveTreeCopy() = default;
+
+Status LiveTreeCopy::Precopy(CopyStats* stats) {
+  Impl& m = *impl_;
+  store::Backing* b = m.backing;
+  CFS_ASSIGN_OR_RETURN(BFd src, OpenDir(b, AT_FDCWD, m.src_dir));
+  CFS_ASSIGN_OR_RETURN(BFd dst, OpenDir(b, AT_FDCWD, m.dst_dir));
+  CFS_RETURN_IF_ERROR(b->MkdirAt(dst.fd(), "tree", 0700));
+  CFS_ASSIGN_OR_RETURN(BFd st, OpenDir(b, src.fd(), "tree"));
+  CFS_ASSIGN_OR_RETURN(BFd dt, OpenDir(b, dst.fd(), "tree"));
+  m.stats = CopyStats{};
+  m.copier.set_root(dt.fd());
+  Status s = m.copier.CopyDir(st.fd(), dt.fd(), "");
+  m.copier.set_root(-1);
+  if (stats) stats->tree_entries = m.stats.tree_entries;
+  return s;
+}
+
+Status LiveTreeCopy::CatchUp(CopyStats* stats) {
+  Impl& m = *impl_;
+  store::Backing* b = m.backing;
+  CFS_ASSIGN_OR_RETURN(BFd src, OpenDir(b, AT_FDCWD, m.src_dir));
+  CFS_ASSIGN_OR_RETURN(BFd dst, OpenDir(b, AT_FDCWD, m.dst_dir));
+  CFS_ASSIGN_OR_RETURN(struct stat tree_st, b->FstatAt(src.fd(), "tree", AT_SYMLINK_NOFOLLOW));
+  CFS_ASSIGN_OR_RETURN(BFd st, OpenDir(b, src.fd(), "tree"));
+  CFS_ASSIGN_OR_RETURN(BFd dt, OpenDir(b, dst.fd(), "tree"));
+  m.stats = CopyStats{};
+  m.copier.set_catching_up();
+  CFS_RETURN_IF_ERROR(m.copier.CatchUpDir(st.fd(), dt.fd(), ""));
+  if (stats) stats->tree_entries = m.stats.tree_entries;
+  CFS_RETURN_IF_ERROR(b->Fchmod(dt.fd(), tree_st.st_mode & 07777));
+  return b->Futimens(dt.fd(), std::array<struct timespec, 2>{tree_st.st_atim, tree_st.st_mtim}.data());
+}
+
+bool IsHardLinkChange(const Status& s) { return s.code() == Code::kUnavailable && s.sys_errno() == EMLINK; }
 
 Status SyncVolumeCopy(store::Backing* b, const std::string& dir, bool chunks) {
   CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b, AT_FDCWD, dir));

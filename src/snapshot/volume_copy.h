@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "common/status.h"
@@ -42,6 +43,30 @@ Status CopyVolumeCow(store::Backing* backing, const std::string& src_dir, const 
 // cross-region copies move the chunks themselves (copy_transfer.h).
 Status CopyVolumeTree(store::Backing* backing, const std::string& src_dir, const std::string& dst_dir,
                       const CopyOptions& options, CopyStats* stats);
+
+// A copy of `src_dir`/tree made while the volume changes (Precopy, writers
+// running), then brought to the tree's state at one instant (CatchUp,
+// writers held): CatchUp stats every entry and copies again only those new
+// or changed since Precopy, so the write pause costs a stat per file
+// instead of a copy per file. CatchUp fails with IsHardLinkChange() when a
+// hard-linked inode file changed; the caller then removes `dst_dir`/tree
+// and copies the whole tree (CopyVolumeTree) inside the pause. Nothing is
+// fsynced.
+class LiveTreeCopy {
+ public:
+  LiveTreeCopy(store::Backing* backing, std::string src_dir, std::string dst_dir);
+  ~LiveTreeCopy();
+  LiveTreeCopy(const LiveTreeCopy&) = delete;
+  LiveTreeCopy& operator=(const LiveTreeCopy&) = delete;
+  Status Precopy(CopyStats* stats);
+  Status CatchUp(CopyStats* stats);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+bool IsHardLinkChange(const Status& s);
 
 // fsyncs every file and directory of the volume copy in `dir` (tree/ and
 // objects/ directories; chunk files are the source's, synced by their

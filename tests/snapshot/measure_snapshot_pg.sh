@@ -70,6 +70,9 @@ for gib in $SIZES; do
   wait $pgb || { tail "$WORK/pgbench.log" >&2; cfs_die "pgbench failed"; }
   tps=$(awk '/^tps/ {print int($3); exit}' "$WORK/pgbench.log")
   cfs_say "$gib GiB: daemon write pause $(jq -r '.DBClusterSnapshot.WritePauseMicroseconds / 1000' "$WORK/s.json") ms," \
+    "(waiting for operations in flight $(jq -r '.DBClusterSnapshot.WritePauseDetail.WaitForOperationsInFlightMicroseconds / 1000' "$WORK/s.json") ms," \
+    "tree/ copy $(jq -r '.DBClusterSnapshot.WritePauseDetail.TreeCopyMicroseconds / 1000' "$WORK/s.json") ms" \
+    "of $(jq -r '.DBClusterSnapshot.WritePauseDetail.TreeEntries' "$WORK/s.json") entries)," \
     "chunks linked after it in $(jq -r '.DBClusterSnapshot.ChunkLinkMicroseconds / 1000 | floor' "$WORK/s.json") ms," \
     "snapshot create $(((te - ts) / 1000)) ms; pgbench ($tps tps) longest transaction during the snapshot / rest of the run:" \
     "$(max_latency "$logs" "$ts" $((te + 1000000)))"
