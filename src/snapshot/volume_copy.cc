@@ -56,9 +56,13 @@ class TreeCopier {
     CFS_ASSIGN_OR_RETURN(std::vector<std::string> names, b_->ListDir(src));
     for (const auto& name : names) {
       int64_t at = RealtimeNs();
-      CFS_ASSIGN_OR_RETURN(struct stat st, b_->FstatAt(src, name, AT_SYMLINK_NOFOLLOW));
+      Result<struct stat> st = b_->FstatAt(src, name, AT_SYMLINK_NOFOLLOW);
+      Status s = st.ok() ? CopyEntry(src, dst, name, rel.empty() ? name : rel + "/" + name, *st, at) : st.status();
+      // An entry renamed or deleted under a pre-copy: CatchUpDir settles it
+      // (a partial copy left here is not in seen_, so it is redone).
+      if (!s.ok() && lenient_) continue;
+      CFS_RETURN_IF_ERROR(s);
       ++stats_->tree_entries;
-      CFS_RETURN_IF_ERROR(CopyEntry(src, dst, name, rel.empty() ? name : rel + "/" + name, st, at));
     }
     if (o_.sync) CFS_RETURN_IF_ERROR(b_->Fsync(dst, false));
     return Status::Ok();
@@ -103,7 +107,11 @@ class TreeCopier {
   }
 
   void set_root(int dst_root) { dst_root_ = dst_root; }
-  void set_catching_up() { catching_up_ = true; }
+  void set_catching_up() {
+    catching_up_ = true;
+    lenient_ = false;
+  }
+  void set_lenient() { lenient_ = true; }
 
  private:
   struct Seen {
@@ -235,6 +243,7 @@ class TreeCopier {
   std::map<std::pair<dev_t, ino_t>, std::string> links_;  // first copy of each multi-link inode file
   std::map<std::string, Seen> seen_;  // every entry copied, by path under tree/
   bool catching_up_ = false;
+  bool lenient_ = false;  // pre-copy: entries failing to copy are skipped
 };
 
 bool IsChunkName(const std::string& name) {
@@ -349,6 +358,7 @@ Status LiveTreeCopy::Precopy(CopyStats* stats) {
   CFS_ASSIGN_OR_RETURN(BFd dt, OpenDir(b, dst.fd(), "tree"));
   m.stats = CopyStats{};
   m.copier.set_root(dt.fd());
+  m.copier.set_lenient();
   Status s = m.copier.CopyDir(st.fd(), dt.fd(), "");
   m.copier.set_root(-1);
   if (stats) stats->tree_entries = m.stats.tree_entries;
