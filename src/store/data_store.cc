@@ -137,7 +137,12 @@ Result<uint64_t> DataStore::RecoverTornBlocks() {
 
 Status DataStore::InitInodeFile(int inode_fd) {
   if (impl_->options.read_only) return Status(Code::kFailedPrecondition, "volume is read-only", EROFS);
+  // An id whose first chunks are already in the dirty log: the file's
+  // first write then needs no log commit of its own (dirty_log.h).
   format::InodeRecord r{crypto::RandomArray<16>(), 0};
+  if (impl_->log) {
+    CFS_ASSIGN_OR_RETURN(r.id, impl_->log->NewFileId());
+  }
   uint8_t rec[format::kInodeSize];
   format::EncodeInode(*impl_->auth, r, rec);
   CFS_ASSIGN_OR_RETURN(int fd, Reopen(impl_->backing, inode_fd, O_RDWR));

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "crypto/random.h"
 
 namespace cfs::store {
 
@@ -139,21 +140,25 @@ Status DirtyLog::WaitDurable(std::unique_lock<std::mutex>& l, const std::shared_
   return b->status;
 }
 
+void DirtyLog::AppendRecord(const FileId& id, uint64_t chunk) {
+  format::LogRecord r{id, chunk, kWindow};
+  size_t off = pending_->records.size();
+  pending_->records.resize(off + format::kLogRecordSize);
+  format::EncodeLogRecord(*auth_, r, pending_->records.data() + off);
+  appended_.fetch_add(1, std::memory_order_relaxed);
+  for (uint64_t c = chunk; c < chunk + kWindow; ++c) {
+    auto [e, inserted] = entries_.try_emplace(Key{id, c});
+    if (inserted) e->second = Entry{std::make_shared<ChunkSyncState>(), pending_};
+  }
+}
+
 Result<std::shared_ptr<ChunkSyncState>> DirtyLog::Ensure(const FileId& id, uint64_t chunk) {
   if (fd_ < 0) return FailedPrecondition("dirty log is not open for writing");
   std::unique_lock<std::mutex> l(mu_);
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto it = entries_.find(Key{id, chunk});
     if (it == entries_.end()) {
-      format::LogRecord r{id, chunk, kWindow};
-      size_t off = pending_->records.size();
-      pending_->records.resize(off + format::kLogRecordSize);
-      format::EncodeLogRecord(*auth_, r, pending_->records.data() + off);
-      appended_.fetch_add(1, std::memory_order_relaxed);
-      for (uint64_t c = chunk; c < chunk + kWindow; ++c) {
-        auto [e, inserted] = entries_.try_emplace(Key{id, c});
-        if (inserted) e->second = Entry{std::make_shared<ChunkSyncState>(), pending_};
-      }
+      AppendRecord(id, chunk);
       it = entries_.find(Key{id, chunk});
     }
     std::shared_ptr<Batch> batch = it->second.batch;
@@ -167,6 +172,39 @@ Result<std::shared_ptr<ChunkSyncState>> DirtyLog::Ensure(const FileId& id, uint6
     if (attempt == 1) return s;
   }
   return Internal("unreachable");
+}
+
+Result<FileId> DirtyLog::NewFileId() {
+  if (fd_ < 0) return FailedPrecondition("dirty log is not open for writing");
+  std::unique_lock<std::mutex> l(mu_);
+  while (true) {
+    if (reserve_batch_ && reserve_batch_->done) {
+      if (reserve_batch_->status.ok() && !reserved_.empty()) {
+        FileId id = reserved_.back();
+        reserved_.pop_back();
+        return id;
+      }
+      Status failed = reserve_batch_->status;
+      reserve_batch_.reset();
+      reserved_.clear();  // their entries were dropped with the failed batch (or handed out)
+      if (!failed.ok()) {
+        for (auto e = entries_.begin(); e != entries_.end();) {
+          e = e->second.batch->done && !e->second.batch->status.ok() ? entries_.erase(e) : std::next(e);
+        }
+        return failed;
+      }
+    }
+    if (!reserve_batch_) {
+      for (size_t i = 0; i < kReserve; ++i) {
+        FileId id = crypto::RandomArray<16>();
+        AppendRecord(id, 0);
+        reserved_.push_back(id);
+      }
+      reserve_batch_ = pending_;
+    }
+    std::shared_ptr<Batch> batch = reserve_batch_;
+    (void)WaitDurable(l, batch);  // the status is read from the batch above
+  }
 }
 
 std::vector<std::pair<format::LogRecord, std::shared_ptr<ChunkSyncState>>> DirtyLog::DirtyEntries() {
@@ -203,6 +241,10 @@ Status DirtyLog::Compact() {
   std::unique_lock<std::mutex> l(mu_);
   cv_.wait(l, [&] { return !leader_active_; });
   std::vector<format::LogRecord> keep = recovered_ ? std::vector<format::LogRecord>{} : previous_;
+  // The reserve leaves with the clean chunks: the next NewFileId logs a new
+  // one (one commit per compaction, which comes every compact_after_ records).
+  reserved_.clear();
+  reserve_batch_.reset();
   for (auto it = entries_.begin(); it != entries_.end();) {
     if (it->second.state->Dirty() || !it->second.batch->done) {
       keep.push_back({it->first.id, it->first.chunk, 1});
@@ -238,6 +280,8 @@ Status DirtyLog::MarkClean() {
   if (!recovered_) return Status::Ok();  // keep the previous run's chunks for recovery
   for (auto& [k, e] : entries_) e.state->live.store(false);
   entries_.clear();
+  reserved_.clear();
+  reserve_batch_.reset();
   CFS_RETURN_IF_ERROR(backing_->Ftruncate(fd_, format::kLogRecordsOffset));
   CFS_RETURN_IF_ERROR(WriteHeader(fd_, format::LogState::kClean));
   CFS_RETURN_IF_ERROR(backing_->Fsync(fd_, true));

@@ -3,7 +3,10 @@
 // being clean (group commit: concurrent writers share one fdatasync; a
 // record covers a window of kWindow chunks). Each logged chunk has a
 // ChunkSyncState counting completed writes and the writes covered by the
-// last sync; the log is compacted to the chunks still dirty.
+// last sync; the log is compacted to the chunks still dirty. New files
+// take their id from NewFileId(): ids logged ahead of use, a batch of
+// kReserve per log commit, so creating a file and writing its first chunk
+// costs no log commit of its own (one fdatasync per kReserve new files).
 // Thread safety: Ensure() and the accessors may be called concurrently.
 // Compact() and MarkClean() need the DataStore's write barrier held
 // exclusively (no write in flight) and are serialized by the caller.
@@ -36,6 +39,7 @@ struct ChunkSyncState {
 class DirtyLog {
  public:
   static constexpr uint32_t kWindow = 16;
+  static constexpr size_t kReserve = 64;
 
   // Opens (creates) `dirty.log` in the volume directory. Read-only: only
   // reads the state. Read-write: decides unclean(), then marks "open" durably.
@@ -59,6 +63,9 @@ class DirtyLog {
   // Returns once chunk `chunk` of `id` is durably in the log; the state
   // tracks its writes and syncs. Errors of the log write are returned.
   Result<std::shared_ptr<ChunkSyncState>> Ensure(const FileId& id, uint64_t chunk);
+  // A fresh random file id whose first kWindow chunks are already durably
+  // in the log (refills a pool of kReserve ids with one commit when empty).
+  Result<FileId> NewFileId();
   // Entries written since their last sync.
   std::vector<std::pair<format::LogRecord, std::shared_ptr<ChunkSyncState>>> DirtyEntries();
   bool WantsCompaction() const { return appended_.load() > compact_after_; }
@@ -95,6 +102,9 @@ class DirtyLog {
   Status WriteBatch(const Bytes& records, uint64_t offset, bool write_header);
   Status WriteHeader(int fd, format::LogState state);
   Bytes EncodeRecords(std::vector<format::LogRecord> records) const;
+  // mu_ held: appends the record for chunks [chunk, chunk + kWindow) of
+  // `id` to the pending batch and creates their entries.
+  void AppendRecord(const FileId& id, uint64_t chunk);
 
   Backing* backing_;
   int dirfd_;  // not owned
@@ -117,6 +127,8 @@ class DirtyLog {
   bool leader_active_ = false;                       // guarded by mu_
   bool header_open_ = false;                         // guarded by mu_
   uint64_t next_offset_ = format::kLogRecordsOffset; // guarded by mu_
+  std::vector<FileId> reserved_;                     // guarded by mu_: logged, not handed out
+  std::shared_ptr<Batch> reserve_batch_;             // guarded by mu_: commit of reserved_
 };
 
 }  // namespace cfs::store
