@@ -23,19 +23,6 @@ int64_t NowUnix() {
       .count();
 }
 
-std::vector<snapshot::AutomatedBackup> AutomatedBackupsOf(const Context& ctx, const config::VolumeDescriptor& c) {
-  std::vector<snapshot::AutomatedBackup> out;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(SnapshotsDir(ctx), ec)) {
-    std::string name = e.path().filename();
-    if (name.empty() || name[0] == '.') continue;
-    Result<config::VolumeDescriptor> s = LoadSnapshot(ctx, name);
-    if (!s.ok() || snapshot::SnapshotType(*s) != "automated" || snapshot::SnapshotSourceArn(*s) != c.arn) continue;
-    Result<int64_t> t = snapshot::ParseRfc3339Utc(s->created_at);
-    out.push_back({s->id, t.ok() ? *t : 0});
-  }
-  return out;
-}
 
 std::vector<std::string> AllClusterIds(const Context& ctx) {
   std::vector<std::string> ids;
@@ -116,6 +103,20 @@ void PrintOutcome(Context& ctx, const std::string& id, const Result<BackupOutcom
 }
 
 }  // namespace
+
+std::vector<snapshot::AutomatedBackup> AutomatedBackupsOf(const Context& ctx, const config::VolumeDescriptor& c) {
+  std::vector<snapshot::AutomatedBackup> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(SnapshotsDir(ctx), ec)) {
+    std::string name = e.path().filename();
+    if (name.empty() || name[0] == '.') continue;
+    Result<config::VolumeDescriptor> s = LoadSnapshot(ctx, name);
+    if (!s.ok() || snapshot::SnapshotType(*s) != "automated" || snapshot::SnapshotSourceArn(*s) != c.arn) continue;
+    Result<int64_t> t = snapshot::ParseRfc3339Utc(s->created_at);
+    out.push_back({s->id, t.ok() ? *t : 0});
+  }
+  return out;
+}
 
 Result<snapshot::BackupPolicy> BackupPolicyForNewCluster(const std::string& id, bool storage_encrypted,
                                                          const std::optional<int>& retention_days,

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli/context.h"
+#include "config/volume_yaml.h"
 #include "snapshot/backup_policy.h"
 
 namespace cfs::cli {
@@ -33,6 +34,9 @@ struct BackupRunArgs {
 // deleted. Keeps going over the other clusters after an error; returns the
 // first error.
 Status BackupRun(Context& ctx, const BackupRunArgs& args);
+
+// The automated backups of cluster `c` in this region (kept ones too).
+std::vector<snapshot::AutomatedBackup> AutomatedBackupsOf(const Context& ctx, const config::VolumeDescriptor& c);
 
 // What one check of one cluster did.
 struct BackupOutcome {

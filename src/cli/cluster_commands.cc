@@ -82,6 +82,25 @@ keymgr::EncryptionContext ClusterEncryptionContext(const std::string& cluster_ar
   return {{kClusterContextKey, cluster_arn}};
 }
 
+void NewVolumeHere(const Context& ctx, config::VolumeDescriptor& d, const std::string& id, const std::string& arn,
+                   const std::string& relation, const std::string& source_arn) {
+  d.id = id;
+  d.arn = arn;
+  d.region = ctx.config.region;
+  d.status = "available";
+  d.created_at = config::NowRfc3339();
+  d.lineage.push_back({relation, source_arn, d.created_at});
+}
+
+Status WrapDataKeyHere(Context& ctx, config::VolumeDescriptor& d, const std::string& key_id, const SecretBytes& key) {
+  if (!d.storage_encrypted) return Status::Ok();
+  CFS_ASSIGN_OR_RETURN(auto kms, ctx.open_kms(ctx.config.region));
+  CFS_ASSIGN_OR_RETURN(keymgr::EncryptResult w, kms->Encrypt(key_id, key, ClusterEncryptionContext(d.arn)));
+  d.wrapped_data_key = std::move(w.ciphertext_blob);
+  d.kms_key_arn = w.key_arn;
+  return Status::Ok();
+}
+
 nlohmann::json ClusterJson(const config::VolumeDescriptor& d) {
   nlohmann::json j{{"DBClusterIdentifier", d.id},
                    {"DBClusterArn", d.arn},

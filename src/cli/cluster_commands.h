@@ -17,6 +17,14 @@ namespace cfs::cli {
 // The encryption context of a cluster's data key: {"cluster-arn": <ARN>}.
 inline constexpr char kClusterContextKey[] = "cluster-arn";
 keymgr::EncryptionContext ClusterEncryptionContext(const std::string& cluster_arn);
+// `d`, a copy of another volume's descriptor, made volume `id` (ARN `arn`)
+// of this region, available now, with `relation` of `source_arn` appended
+// to its lineage.
+void NewVolumeHere(const Context& ctx, config::VolumeDescriptor& d, const std::string& id, const std::string& arn,
+                   const std::string& relation, const std::string& source_arn);
+// Wraps d's data key `key` under `key_id`, a key of this region's KMS (an
+// Encrypt call, in this region's audit log); unencrypted volumes: nothing.
+Status WrapDataKeyHere(Context& ctx, config::VolumeDescriptor& d, const std::string& key_id, const SecretBytes& key);
 
 struct ClusterCreateArgs {
   std::string id;

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/backup_commands.h"
 #include "cli/cluster_commands.h"
 #include "cli/exit_codes.h"
 #include "cli/snapshot_commands.h"
@@ -127,12 +128,8 @@ Status ClusterDelete(Context& ctx, const ClusterDeleteArgs& args) {
   if (!read.ok()) log::Warn("cluster {}: {}; kept backups get the default retention", c.id, read.status().ToString());
   CFS_RETURN_IF_ERROR(snapshot::DeleteVolumeVia(ctx.backing, ClustersDir(ctx), c.id));
   int removed = 0, kept = 0;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(SnapshotsDir(ctx), ec)) {
-    std::string name = e.path().filename();
-    if (name.empty() || name[0] == '.') continue;
-    Result<config::VolumeDescriptor> s = LoadSnapshot(ctx, name);
-    if (!s.ok() || snapshot::SnapshotType(*s) != "automated" || snapshot::SnapshotSourceArn(*s) != c.arn) continue;
+  for (const snapshot::AutomatedBackup& b : AutomatedBackupsOf(ctx, c)) {
+    const std::string& name = b.id;
     if (args.keep_automated_backups) {
       CFS_RETURN_IF_ERROR(snapshot::WriteBackupPolicy(SnapshotDir(ctx, name), policy));
       ++kept;

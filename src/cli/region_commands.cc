@@ -113,12 +113,7 @@ Status CheckCopyArgs(const Context& ctx, const Context& src, const config::Volum
 Result<config::VolumeDescriptor> CopyDescriptor(Context& ctx, Context& src, const config::VolumeDescriptor& s,
                                                 const SnapshotCopyArgs& a) {
   config::VolumeDescriptor d = s;
-  d.id = a.target_snapshot;
-  d.arn = SnapshotArn(ctx, d.id);
-  d.region = ctx.config.region;
-  d.status = "available";
-  d.created_at = config::NowRfc3339();
-  d.lineage.push_back({snapshot::kRelCopied, s.arn, d.created_at});
+  NewVolumeHere(ctx, d, a.target_snapshot, SnapshotArn(ctx, a.target_snapshot), snapshot::kRelCopied, s.arn);
   if (!s.storage_encrypted) return d;
   keymgr::EncryptionContext from = ClusterEncryptionContext(snapshot::DataKeyContextArn(s));
   keymgr::EncryptionContext to = ClusterEncryptionContext(d.arn);

@@ -49,17 +49,8 @@ Result<config::VolumeDescriptor> CopyHere(Context& ctx, const snapshot::RemoteHe
   }
   config::VolumeDescriptor d = s;
   d.kind = config::VolumeKind::kSnapshot;
-  d.id = h.target_id;
-  d.arn = SnapshotArn(ctx, d.id);
-  d.region = ctx.config.region;
-  d.status = "available";
-  d.created_at = config::NowRfc3339();
-  d.lineage.push_back({snapshot::kRelCopied, s.arn, d.created_at});
-  if (!s.storage_encrypted) return d;
-  CFS_ASSIGN_OR_RETURN(auto kms, ctx.open_kms(ctx.config.region));
-  CFS_ASSIGN_OR_RETURN(keymgr::EncryptResult w, kms->Encrypt(h.key_id, key, ClusterEncryptionContext(d.arn)));
-  d.wrapped_data_key = std::move(w.ciphertext_blob);
-  d.kms_key_arn = w.key_arn;
+  NewVolumeHere(ctx, d, h.target_id, SnapshotArn(ctx, h.target_id), snapshot::kRelCopied, s.arn);
+  CFS_RETURN_IF_ERROR(WrapDataKeyHere(ctx, d, h.key_id, key));
   return d;
 }
 

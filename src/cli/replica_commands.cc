@@ -106,20 +106,12 @@ Result<config::VolumeDescriptor> ReplicaDescriptor(Context& ctx, Context& src_ct
                                                    const std::string& id, const std::optional<std::string>& key) {
   config::VolumeDescriptor d = src;
   d.kind = config::VolumeKind::kCluster;
-  d.id = id;
-  d.arn = ClusterArn(ctx, id);
-  d.region = ctx.config.region;
-  d.status = "available";
-  d.created_at = config::NowRfc3339();
-  d.lineage.push_back({kRelReplicaOf, src.arn, d.created_at});
+  NewVolumeHere(ctx, d, id, ClusterArn(ctx, id), kRelReplicaOf, src.arn);
   if (!src.storage_encrypted) return d;
   CFS_ASSIGN_OR_RETURN(auto source_kms, src_ctx.open_kms(src_ctx.config.region));
   CFS_ASSIGN_OR_RETURN(keymgr::DecryptResult plain,
                        source_kms->Decrypt(src.wrapped_data_key, ClusterEncryptionContext(src.arn), src.kms_key_arn));
-  CFS_ASSIGN_OR_RETURN(auto kms, ctx.open_kms(ctx.config.region));
-  CFS_ASSIGN_OR_RETURN(keymgr::EncryptResult w, kms->Encrypt(*key, plain.plaintext, ClusterEncryptionContext(d.arn)));
-  d.wrapped_data_key = std::move(w.ciphertext_blob);
-  d.kms_key_arn = w.key_arn;
+  CFS_RETURN_IF_ERROR(WrapDataKeyHere(ctx, d, *key, plain.plaintext));
   return d;
 }
 
@@ -396,18 +388,8 @@ Result<config::VolumeDescriptor> RemoteReplicaDescriptor(Context& ctx, const sna
   }
   config::VolumeDescriptor d = src;
   d.kind = config::VolumeKind::kCluster;
-  d.id = h.target_id;
-  d.arn = ClusterArn(ctx, h.target_id);
-  d.region = ctx.config.region;
-  d.status = "available";
-  d.created_at = config::NowRfc3339();
-  d.lineage = src.lineage;
-  d.lineage.push_back({kRelReplicaOf, src.arn, d.created_at});
-  if (!src.storage_encrypted) return d;
-  CFS_ASSIGN_OR_RETURN(auto kms, ctx.open_kms(ctx.config.region));
-  CFS_ASSIGN_OR_RETURN(keymgr::EncryptResult w, kms->Encrypt(h.key_id, key, ClusterEncryptionContext(d.arn)));
-  d.wrapped_data_key = std::move(w.ciphertext_blob);
-  d.kms_key_arn = w.key_arn;
+  NewVolumeHere(ctx, d, h.target_id, ClusterArn(ctx, h.target_id), kRelReplicaOf, src.arn);
+  CFS_RETURN_IF_ERROR(WrapDataKeyHere(ctx, d, h.key_id, key));
   return d;
 }
 
