@@ -20,9 +20,6 @@ uint8_t* ThreadBuffer(int which, size_t size) {
 }
 constexpr int kSlotBuf = 0, kDataBuf = 1;
 constexpr uint64_t kMaxSeq = uint64_t{1} << 62;
-// The nonce holds 32 bits of a block's write counter: a key (2^shift chunk
-// writes) must never see 2^32 writes of one block.
-constexpr uint32_t kMaxGenerationShift = 32;
 
 // PRead of exactly `n` bytes; bytes past the host end of file read as zeros.
 Status ReadFull(Backing* b, int fd, uint8_t* buf, size_t n, uint64_t off) {
@@ -154,9 +151,6 @@ Status FileData::Impl::WriteBlocks(ChunkState& cs, uint32_t b0, uint32_t n, cons
   uint8_t* data = ThreadBuffer(kDataBuf, size_t{n} * format::kBlock);
   CFS_RETURN_IF_ERROR(ReadFull(b, fd->fd(), slots, slot_bytes, format::SlotPairOffset(b0)));
   const uint32_t shift = store->options.generation_shift;
-  if (shift > kMaxGenerationShift) {
-    return Status(Code::kInvalidArgument, "generation_shift above 32 is not supported by chunk format 2", EINVAL);
-  }
   format::BlockCodec::KeyMemo memo;
   for (uint32_t i = 0; i < n; ++i) {
     uint8_t* pair = slots + size_t{i} * format::kSlotPairSize;

@@ -48,8 +48,10 @@ Result<std::unique_ptr<DataStore>> DataStore::Open(Backing* backing, int volume_
   if (options.chunk_blocks == 0 || options.chunk_blocks > format::kMaxChunkBlocks) {
     return InvalidArgument("chunk_blocks must be 1.." + std::to_string(format::kMaxChunkBlocks));
   }
-  if (options.generation_shift == 0 || options.generation_shift > 63) {
-    return InvalidArgument("generation_shift must be 1..63");
+  // The nonce holds 32 bits of a block's write counter, so a key (2^shift
+  // chunk writes) must never see 2^32 writes of one block (chunks.md 2.4).
+  if (options.generation_shift == 0 || options.generation_shift > 32) {
+    return InvalidArgument("generation_shift must be 1..32");
   }
   std::unique_ptr<DataStore> ds(new DataStore());
   ds->impl_ = std::make_shared<Impl>();

@@ -344,6 +344,8 @@ TEST_P(DataStoreOptionsTest, RejectsBadOptions) {
   bad = options_;
   bad.generation_shift = 0;
   EXPECT_FALSE(DataStore::Open(&backing_, vol_fd_, keys_.get(), bad).ok());
+  bad.generation_shift = 33;  // the nonce's 32-bit write counter would wrap within a key
+  EXPECT_FALSE(DataStore::Open(&backing_, vol_fd_, keys_.get(), bad).ok());
 }
 
 TEST_P(DataStoreOptionsTest, ChunkWrittenWithOtherChunkBlocksIsEio) {
