@@ -4,6 +4,7 @@
 #include "store/backing.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
@@ -214,6 +215,12 @@ Result<struct statvfs> PosixBacking::Fstatvfs(int fd) {
 Status PosixBacking::SyncFilesystem(int fd) {
   if (RetryEintr([&] { return syncfs(fd); }) == -1) return Err(errno, "syncfs", FdName(fd));
   return Status::Ok();
+}
+
+void PosixBacking::StartWriteback(int fd) {
+  // Errors are ignored here on purpose: a page that fails to write stays
+  // dirty or records the error for the file's next fdatasync, which reports it.
+  (void)RetryEintr([&] { return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); });
 }
 
 Status PosixBacking::Fchmod(int fd, mode_t mode) {

@@ -60,6 +60,11 @@ class Backing {
   // callers then Fsync file by file: an implementation that tracks
   // durability per file (tests' FaultBacking) stays exact without it.
   virtual Status SyncFilesystem(int /*fd*/) { return Unimplemented("syncfs not supported by this backing"); }
+  // Starts writing a file's dirty pages to the device without waiting
+  // (sync_file_range(SYNC_FILE_RANGE_WRITE)): a hint that makes no promise
+  // of durability, so the Fsync that follows waits for less. The default
+  // does nothing (tests' FaultBacking: durability stays Fsync's alone).
+  virtual void StartWriteback(int /*fd*/) {}
 
   // Attributes (on an fd, which may be O_PATH; implementations use
   // /proc/self/fd for what the kernel does not allow on O_PATH fds).
@@ -99,6 +104,7 @@ class PosixBacking final : public Backing {
   Result<std::vector<std::string>> ListDir(int dirfd) override;
   Result<struct statvfs> Fstatvfs(int fd) override;
   Status SyncFilesystem(int fd) override;
+  void StartWriteback(int fd) override;
   Status Fchmod(int fd, mode_t mode) override;
   Status Fchown(int fd, uid_t uid, gid_t gid) override;
   Status FchownAt(int dirfd, const std::string& name, uid_t uid, gid_t gid, int flags) override;
