@@ -1,8 +1,10 @@
 // Moving chunk files between volumes as the ciphertext they are (DESIGN.md
-// rule 4; docs/regions.md). A sender reads a chunk file whole, takes its
-// SHA-256 and hands both to a ChunkReceiver, which hashes what arrived,
-// refuses a mismatch (DataLoss) and otherwise writes the chunk under a
-// temporary name and renames it into place. Durability is batched: once
+// rule 4; docs/regions.md). A sender reads a chunk file whole and hands it
+// to a ChunkReceiver. Across a transit (TLS) the sender's SHA-256 goes
+// with it and the receiver hashes what arrived and refuses a mismatch
+// (DataLoss); in process (one buffer, no transit) it is hashed once, for
+// the manifest. The receiver writes the chunk under a temporary name and
+// renames it into place. Durability is batched: once
 // kSyncBatchBytes have arrived (and at Finish), one Backing::SyncFilesystem
 // (syncfs; an fsync per chunk for a batch of few chunks) makes the batch
 // durable, then its chunks are recorded in a manifest. The manifest (one line per chunk made durable) lets a rerun skip
@@ -62,6 +64,12 @@ class ChunkReceiver {
   // batch, at the latest at Finish); DataLoss on a digest mismatch (nothing
   // written); the I/O error otherwise.
   virtual Status Receive(const std::string& rel, ByteView data, const crypto::Digest& sent) = 0;
+  // Hands over a chunk as the sender read it. The SHA-256 is taken where
+  // it is needed, once per byte: a receiver across a transit (TLS) gets the
+  // sender's digest and checks what arrived against it (Receive); an
+  // in-process receiver shares the sender's buffer -- nothing lies between
+  // read and write to check -- and takes it once for its manifest.
+  virtual Status Deliver(const std::string& rel, ByteView data) { return Receive(rel, data, crypto::Sha256(data)); }
   // Removes a chunk (incremental shipping: gone from the source).
   virtual Status Remove(const std::string& rel) = 0;
   // Makes every chunk received and every directory written durable, and
@@ -75,6 +83,7 @@ class LocalReceiver final : public ChunkReceiver {
   static Result<std::unique_ptr<LocalReceiver>> Open(store::Backing* backing, const std::string& dst_volume_dir,
                                                      const std::string& manifest_path);
   Status Receive(const std::string& rel, ByteView data, const crypto::Digest& sent) override;
+  Status Deliver(const std::string& rel, ByteView data) override;
   Status Remove(const std::string& rel) override;
   Status Finish() override;
 
@@ -96,6 +105,8 @@ class LocalReceiver final : public ChunkReceiver {
   // of the directories when the backing has no syncfs), then records them.
   Status SyncAndRecord(std::vector<Arrived> batch);
   Status FsyncChunksAndDirs(const std::vector<Arrived>& batch);
+  // Writes a chunk whose digest is known good and queues it for its batch.
+  Status Store(const std::string& rel, ByteView data, const crypto::Digest& digest);
 
   store::Backing* b_;
   store::ScopedFd objects_;
@@ -149,7 +160,9 @@ std::vector<ChunkFile> ChunksToSend(std::vector<ChunkFile> all, const std::map<s
 // SyncVolumeCopy file by file where the backing has none.
 Status SyncReceivedVolume(store::Backing* backing, const std::string& volume_dir);
 
-// Reads a whole chunk file (refusing anything over kMaxChunkFileSize).
-Result<Bytes> ReadChunkFile(store::Backing* backing, int objects_fd, const std::string& rel);
+// Reads a whole chunk file into *data (resized to it; a buffer reused
+// from chunk to chunk costs no page faults), refusing anything over
+// kMaxChunkFileSize.
+Status ReadChunkFile(store::Backing* backing, int objects_fd, const std::string& rel, Bytes* data);
 
 }  // namespace cfs::snapshot
