@@ -137,6 +137,8 @@ class VolumeFs {
   // Writes a pending mtime to the host inode file.
   Status PersistMtime(Inode& inode);
   void TouchMtime(Inode& inode);
+  // A setattr of only mtime/ctime on an open file, answered from memory.
+  bool KeepMtimeInMemory(const Inode& inode, int to_set, const fuse_file_info* fi) const;
   // Shared FileData of a regular file (opens it if needed), counted as one open.
   Result<std::shared_ptr<store::FileData>> AcquireData(Inode& inode);
   void ReleaseData(Inode& inode);

@@ -11,6 +11,7 @@ namespace cfs::fs {
 namespace {
 
 constexpr std::string_view kCapsXattr = "security.capability";
+constexpr int64_t kMaxPendingSec = 9000000000;  // x 1e9 still fits in int64_t
 
 Status Err(int err, std::string what) { return Status(Code::kFailedPrecondition, std::move(what), err); }
 
@@ -75,8 +76,27 @@ Result<Reply> VolumeFs::Getattr(fuse_ino_t ino) {
   return Reply(ReplyAttr{st, config_.timeout});
 }
 
+// With the writeback cache the kernel owns the mtime of an open file and
+// sends it back (mtime and ctime, with the handle) before every fsync and
+// fdatasync. Kept in memory like a write's mtime and set on the host inode
+// file at flush, fsync and release (PersistMtime): one host utimensat less
+// per database commit. Only for a handle the kernel names, so a release
+// always follows.
+bool VolumeFs::KeepMtimeInMemory(const Inode& inode, int to_set, const fuse_file_info* fi) const {
+  constexpr int kTimesOnly = FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_CTIME;
+  return inode.type == S_IFREG && !config_.read_only && fi != nullptr && fi->fh != 0 &&
+         (to_set & FUSE_SET_ATTR_MTIME) != 0 && (to_set & ~kTimesOnly) == 0;
+}
+
 Result<Reply> VolumeFs::Setattr(fuse_ino_t ino, const struct stat& attr, int to_set, fuse_file_info* fi) {
   Inode& inode = InodeOf(ino);
+  // (0 means "none pending"; times at or before the epoch, or past what
+  // int64 nanoseconds hold, go to the host.)
+  const int64_t sec = attr.st_mtim.tv_sec;
+  if (sec > 0 && sec < kMaxPendingSec && KeepMtimeInMemory(inode, to_set, fi)) {
+    inode.pending_mtime_ns.store(sec * 1000000000 + attr.st_mtim.tv_nsec);
+    return Getattr(ino);
+  }
   if ((to_set & FUSE_SET_ATTR_MODE) != 0) CFS_RETURN_IF_ERROR(backing_->Fchmod(inode.fd, attr.st_mode & 07777));
   if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) != 0) {
     uid_t uid = (to_set & FUSE_SET_ATTR_UID) != 0 ? attr.st_uid : uid_t(-1);

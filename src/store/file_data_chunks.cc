@@ -18,6 +18,15 @@ uint32_t PopCount(const format::ChunkHeader& h) {
   return n;
 }
 
+// The largest seq in a run of tag slots (chunks.md 2.3: at byte 32 of a slot).
+uint64_t MaxSlotSeq(ByteView table) {
+  uint64_t max_seq = 0;
+  for (size_t off = 0; off + format::kSlotSize <= table.size(); off += format::kSlotSize) {
+    max_seq = std::max(max_seq, GetU64(table.data() + off + 32));
+  }
+  return max_seq;
+}
+
 Status ReadOnlyError() { return Status(Code::kFailedPrecondition, "volume is read-only", EROFS); }
 
 }  // namespace
@@ -97,6 +106,16 @@ Status FileData::Impl::Load(ChunkState& cs) {
   cs.header = *h;
   cs.exists = true;
   allocated_blocks.fetch_add(PopCount(cs.header));
+  // The tag table is in `head` already: the chunk's seq counter from it
+  // spares the first write of this chunk a second read of the table
+  // (EnsureSeq). A short read holds every slot there is (as in EnsureSeq).
+  size_t table = std::min(n > format::kTagTableOffset ? n - format::kTagTableOffset : 0,
+                          size_t{store->options.chunk_blocks} * format::kSlotPairSize);
+  uint64_t max_seq = MaxSlotSeq(ByteView(head.data() + format::kTagTableOffset, table));
+  uint64_t cur = cs.seq.load();
+  while (cur < max_seq && !cs.seq.compare_exchange_weak(cur, max_seq)) {
+  }
+  cs.seq_known = true;
   return Status::Ok();
 }
 
