@@ -236,5 +236,27 @@ TEST_F(FuseFiles, AttributesChmodChownUtimens) {
   EXPECT_GT(st.st_mtim.tv_sec, 1100000000);
 }
 
+// With the writeback cache the kernel sends its own mtime (naming the open
+// handle) before every fsync and fdatasync; the daemon keeps it in memory
+// and sets it on the host at close. What stat showed before the close is
+// what a remount shows (the daemon's own write time would differ).
+TEST_F(FuseFiles, KernelMtimeSentAtFdatasyncSurvivesCloseAndRemount) {
+  int fd = open(P("m").c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(pwrite(fd, "commit", 6, off_t(i) * 8192), 6);
+    ASSERT_EQ(fdatasync(fd), 0) << strerror(errno);
+    usleep(20000);  // past a coarse clock tick: the next write moves the mtime
+  }
+  struct stat before, st;
+  ASSERT_EQ(fstat(fd, &before), 0);
+  ASSERT_EQ(close(fd), 0);
+  ASSERT_TRUE(m_.Remount());
+  ASSERT_EQ(stat(P("m").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, before.st_mtim.tv_sec);
+  EXPECT_EQ(st.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+  EXPECT_EQ(st.st_size, off_t(2 * 8192 + 6));
+}
+
 }  // namespace
 }  // namespace cfs::fstest
