@@ -92,12 +92,6 @@ Result<std::string> VolumeFs::PrepareName(Inode& parent, const char* name) {
   return tree_->PrepareName(parent.fd, id, name);
 }
 
-Result<store::ScopedFd> VolumeFs::Reopen(const Inode& inode, int flags) {
-  std::string path = "/proc/self/fd/" + std::to_string(inode.fd);
-  CFS_ASSIGN_OR_RETURN(int fd, backing_->OpenAt(AT_FDCWD, path, flags | O_CLOEXEC));
-  return store::ScopedFd(backing_, fd);
-}
-
 Result<ReplyEntry> VolumeFs::EntryOf(int parent_fd, const std::string& host) {
   CFS_ASSIGN_OR_RETURN(int fd, backing_->OpenAt(parent_fd, host, kPathFlags));
   auto st = backing_->Fstat(fd);

@@ -122,8 +122,6 @@ class VolumeFs {
   Inode& InodeOf(fuse_ino_t ino);
   fuse_ino_t NodeId(const Inode& inode) const;
   Result<store::DirId> DirIdOf(Inode& dir);
-  // A real fd (not O_PATH) for the object behind `inode`, via /proc/self/fd.
-  Result<store::ScopedFd> Reopen(const Inode& inode, int flags);
   // Looks up the host entry `host` of `parent_fd`, counting one kernel lookup.
   Result<ReplyEntry> EntryOf(int parent_fd, const std::string& host);
   Result<struct stat> AttrOf(Inode& inode);

@@ -52,8 +52,7 @@ Result<struct stat> VolumeFs::FixAttr(Inode& inode, struct stat st) {
   }
   if (config_.read_only) size.reset();  // a writer may run beside (replicas): the inode file says
   if (!size) {
-    CFS_ASSIGN_OR_RETURN(store::ScopedFd fd, Reopen(inode, O_RDONLY));
-    CFS_ASSIGN_OR_RETURN(uint64_t n, store_->ReadSize(fd.get()));
+    CFS_ASSIGN_OR_RETURN(uint64_t n, store_->ReadSize(inode.fd));  // reopens it privately
     size = n;
     std::lock_guard<std::mutex> lock(inode.mu);
     if (!inode.data) inode.known_size = n;

@@ -38,10 +38,7 @@ Result<std::shared_ptr<store::FileData>> VolumeFs::AcquireData(Inode& inode) {
   std::lock_guard<std::mutex> lock(inode.mu);
   if (inode.deleted && inode.opens == 0) return Err(ENOENT, "file was deleted");
   if (!inode.data) {
-    auto fd = Reopen(inode, config_.read_only ? O_RDONLY : O_RDWR);
-    if (!fd.ok() && fd.status().sys_errno() == EACCES) fd = Reopen(inode, O_RDONLY);
-    if (!fd.ok()) return fd.status();
-    CFS_ASSIGN_OR_RETURN(inode.data, store_->OpenFile(fd->get()));
+    CFS_ASSIGN_OR_RETURN(inode.data, store_->OpenFile(inode.fd));  // reopens it privately
   }
   ++inode.opens;
   return inode.data;

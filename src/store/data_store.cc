@@ -1,6 +1,8 @@
 // DataStore: opens a volume's data path (objects/, dirty.log), inode files,
 // file registry, clean close, write barrier.
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 #include "common/log.h"
 #include "crypto/random.h"
@@ -80,10 +82,32 @@ Result<std::unique_ptr<DataStore>> DataStore::Open(Backing* backing, int volume_
 
 DataStore::~DataStore() = default;
 
+Result<int> DataStore::Impl::HashDirFd(const FileId& id, bool create, bool* created) {
+  std::atomic<int>& slot = hash_dir_fds[id[0]];
+  int fd = slot.load();
+  if (fd >= 0) return fd;
+  std::string hh = HexEncode(id).substr(0, 2);
+  auto opened = backing->OpenAt(objects_fd, hh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (!opened.ok() && opened.status().sys_errno() == ENOENT && create) {
+    Status s = backing->MkdirAt(objects_fd, hh, 0700);
+    if (s.ok()) *created = true;
+    else if (s.sys_errno() != EEXIST) return s;
+    opened = backing->OpenAt(objects_fd, hh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  }
+  if (!opened.ok()) return opened.status();
+  int expected = -1;
+  if (slot.compare_exchange_strong(expected, *opened)) return *opened;
+  (void)backing->Close(*opened);  // another thread opened it first
+  return expected;
+}
+
 DataStore::Impl::~Impl() {
   (void)SyncPendingInodes();
   if (fds) fds->Clear();  // null when Open failed midway
   log.reset();
+  for (auto& fd : hash_dir_fds) {
+    if (fd.load() >= 0) (void)backing->Close(fd.load());
+  }
   if (objects_fd >= 0) (void)backing->Close(objects_fd);
   if (volume_fd >= 0) (void)backing->Close(volume_fd);
 }
@@ -147,8 +171,12 @@ Status DataStore::InitInodeFile(int inode_fd) {
   }
   uint8_t rec[format::kInodeSize];
   format::EncodeInode(*impl_->auth, r, rec);
+  // The creator's descriptor is usually writable: one pwrite. An O_PATH
+  // or read-only one (EBADF) is reopened privately.
+  Status s = impl_->backing->PWrite(inode_fd, rec, sizeof rec, 0);
+  if (s.sys_errno() != EBADF) return s;
   CFS_ASSIGN_OR_RETURN(int fd, Reopen(impl_->backing, inode_fd, O_RDWR));
-  Status s = impl_->backing->PWrite(fd, rec, sizeof rec, 0);
+  s = impl_->backing->PWrite(fd, rec, sizeof rec, 0);
   (void)impl_->backing->Close(fd);
   return s;
 }
@@ -163,7 +191,11 @@ Result<uint64_t> DataStore::ReadSize(int inode_fd) {
 
 Result<std::shared_ptr<FileData>> DataStore::OpenFile(int inode_fd) {
   Impl& s = *impl_;
-  CFS_ASSIGN_OR_RETURN(int fd, Reopen(s.backing, inode_fd, s.options.read_only ? O_RDONLY : O_RDWR));
+  auto reopened = Reopen(s.backing, inode_fd, s.options.read_only ? O_RDONLY : O_RDWR);
+  // A daemon without CAP_DAC_OVERRIDE cannot write a read-only file's
+  // inode file: it can still read it.
+  if (!reopened.ok() && reopened.status().sys_errno() == EACCES) reopened = Reopen(s.backing, inode_fd, O_RDONLY);
+  CFS_ASSIGN_OR_RETURN(int fd, std::move(reopened));
   auto rec = ReadInode(s.backing, *s.auth, fd);
   if (!rec.ok()) {
     (void)s.backing->Close(fd);
@@ -234,31 +266,51 @@ Status DataStore::DeleteFileData(const FileId& id) {
   return st.ok() || st.sys_errno() == ENOENT ? Status::Ok() : st.WithContext("deleting data of " + name);
 }
 
+Status ParallelSync(size_t n, const std::function<Status(size_t)>& job) {
+  constexpr size_t kSyncThreads = 8;
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  Status first;
+  auto worker = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < n;) {
+      Status s = job(i);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> l(mu);
+        if (first.ok()) first = s;
+      }
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < std::min(n, kSyncThreads); ++t) helpers.emplace_back(worker);
+  worker();
+  for (auto& h : helpers) h.join();
+  return first;
+}
+
 Status DataStore::Impl::SyncPendingInodes() {
   std::vector<int> fds;
   {
     std::lock_guard<std::mutex> l(files_mu);
     fds.swap(pending_inode_fds);
   }
-  Status first;
-  for (int fd : fds) {
-    Status s = backing->Fsync(fd, true);
-    if (!s.ok() && first.ok()) first = s;
-    (void)backing->Close(fd);
-  }
-  return first;
+  return ParallelSync(fds.size(), [&](size_t i) {
+    Status s = backing->Fsync(fds[i], true);
+    (void)backing->Close(fds[i]);
+    return s;
+  });
 }
 
 Status DataStore::Impl::SyncDirtyChunks() {
-  Status first;
-  for (auto& [rec, state] : log->DirtyEntries()) {
+  auto entries = log->DirtyEntries();
+  return ParallelSync(entries.size(), [&](size_t i) -> Status {
+    auto& [rec, state] = entries[i];
     uint64_t w = state->written.load();
     std::string name = HexEncode(rec.id);
     auto hh = backing->OpenAt(objects_fd, name.substr(0, 2), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (!hh.ok()) continue;  // deleted
+    if (!hh.ok()) return Status::Ok();  // deleted
     auto dir = backing->OpenAt(*hh, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     (void)backing->Close(*hh);
-    if (!dir.ok()) continue;
+    if (!dir.ok()) return Status::Ok();
     auto fd = backing->OpenAt(*dir, std::to_string(rec.first), O_RDWR | O_CLOEXEC);
     Status s = backing->Fsync(*dir, false);
     (void)backing->Close(*dir);
@@ -269,9 +321,8 @@ Status DataStore::Impl::SyncDirtyChunks() {
       s = fd.status();
     }
     if (s.ok()) state->MarkSynced(w);
-    else if (first.ok()) first = s;
-  }
-  return first;
+    return s;
+  });
 }
 
 Status DataStore::Impl::MaybeCompact() {

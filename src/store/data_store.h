@@ -75,8 +75,9 @@ class DataStore {
   Status InitInodeFile(int inode_fd);
   // Verified size of the file behind an inode file, without opening chunks.
   Result<uint64_t> ReadSize(int inode_fd);
-  // Opens the contents behind an inode file; the FileData keeps a dup of
-  // `inode_fd`. kDataLoss when the inode file does not verify.
+  // Opens the contents behind an inode file; the FileData keeps its own
+  // descriptor, reopened from `inode_fd` (which may be O_PATH). kDataLoss
+  // when the inode file does not verify.
   Result<std::shared_ptr<FileData>> OpenFile(int inode_fd);
   // Deletes the chunks of a file whose last link is gone and last open closed.
   Status DeleteFileData(const FileId& id);

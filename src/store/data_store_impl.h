@@ -14,7 +14,9 @@
 //   DirtyLog and FdCache internal mutexes (leaves)
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -83,6 +85,13 @@ struct DataStore::Impl {
   std::shared_ptr<SnapshotLinks> snapshot_links;  // a snapshot's chunks still being linked
   std::mutex compact_mu;  // serializes log compaction and CloseClean
 
+  // objects/<hh>, opened once each and kept: a live volume never removes
+  // them (-1: not opened yet). HashDirFd gives one out.
+  std::array<std::atomic<int>, 256> hash_dir_fds;
+  // The descriptor of objects/<hh> for `id` (owned by the store); with
+  // `create`, the directory is made if missing and *created says so.
+  Result<int> HashDirFd(const FileId& id, bool create, bool* created);
+
   std::mutex files_mu;  // guards `files` and `pending_inode_fds`
   std::unordered_map<FileId, std::weak_ptr<FileData>, FileIdHash> files;
   std::vector<int> pending_inode_fds;  // closed files whose size was not synced
@@ -100,9 +109,18 @@ struct DataStore::Impl {
   // Syncs every logged chunk written since its last sync (closed files too).
   Status SyncDirtyChunks();
 
+  Impl() {
+    for (auto& fd : hash_dir_fds) fd.store(-1);
+  }
   // Final teardown: syncs closed files' sizes, closes the log and descriptors.
   ~Impl();
 };
+
+// Runs job(0..n-1) on up to 8 threads (the caller is one of them):
+// concurrent fdatasyncs let the host file system share journal commits and
+// device flushes, where one thread would pay a flush per file. Returns the
+// first error; every job runs.
+Status ParallelSync(size_t n, const std::function<Status(size_t)>& job);
 
 struct FileData::Impl {
   std::shared_ptr<DataStore::Impl> store;  // keeps the store alive while the file is
@@ -121,6 +139,7 @@ struct FileData::Impl {
   std::map<uint64_t, std::shared_ptr<ChunkState>> chunks;
   int dir_fd = -1;            // objects/<hh>/<id32>, opened lazily
   bool dir_dirty = false;     // entries created in dir_fd since the last sync
+  bool dir_absent = false;    // OpenDir(false) found no chunk directory (mu)
   bool parent_dirty = false;  // dir_fd itself (or objects/<hh>) was created
   uint64_t size_version = 0, size_synced = 0;
   Status sticky;              // first backing error since the last Sync

@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <functional>
-#include <thread>
 
 #include "common/log.h"
 #include "store/data_store_impl.h"
@@ -37,32 +35,9 @@ Status ForEachSegment(uint64_t first_block, uint64_t last_block, uint32_t chunk_
   return Status::Ok();
 }
 
-// Runs job(0..n-1) on up to kSyncThreads threads (the caller is one of
-// them): concurrent fdatasyncs let the host file system share journal
-// commits and device flushes. Returns the first error.
-constexpr size_t kSyncThreads = 8;
 // Closed files whose size was not synced keep their inode descriptor until
 // a compaction or clean close syncs it; beyond this many, the close syncs.
 constexpr size_t kMaxPendingInodes = 256;
-Status SyncChunks(size_t n, const std::function<Status(size_t)>& job) {
-  std::atomic<size_t> next{0};
-  std::mutex mu;
-  Status first;
-  auto worker = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < n;) {
-      Status s = job(i);
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> l(mu);
-        if (first.ok()) first = s;
-      }
-    }
-  };
-  std::vector<std::thread> helpers;
-  for (size_t t = 1; t < std::min(n, kSyncThreads); ++t) helpers.emplace_back(worker);
-  worker();
-  for (auto& h : helpers) h.join();
-  return first;
-}
 
 }  // namespace
 
@@ -308,7 +283,7 @@ Status FileData::Impl::SyncImpl(bool datasync) {
     std::lock_guard<std::mutex> l(cs->mu);
     if (cs->sync && cs->sync->Dirty()) jobs.push_back({cs, cs->sync});
   }
-  Status first = SyncChunks(jobs.size(), [&](size_t i) -> Status {
+  Status first = ParallelSync(jobs.size(), [&](size_t i) -> Status {
     return SyncChunk(*jobs[i].state, *jobs[i].sync);
   });
   if (first.code() == Code::kDataLoss) {
@@ -328,9 +303,9 @@ Status FileData::Impl::SyncImpl(bool datasync) {
   if (dirs || parents) {
     Status s = store->backing->Fsync(dir, false);
     if (s.ok() && parents) {
-      auto hh = store->backing->OpenAt(store->objects_fd, HexEncode(id).substr(0, 2), O_RDONLY | O_DIRECTORY);
+      bool made = false;
+      auto hh = store->HashDirFd(id, false, &made);
       s = hh.ok() ? store->backing->Fsync(*hh, false) : hh.status();
-      if (hh.ok()) (void)store->backing->Close(*hh);
       if (s.ok()) s = store->backing->Fsync(store->objects_fd, false);
     }
     if (!s.ok()) {

@@ -41,26 +41,34 @@ std::shared_ptr<ChunkState> FileData::Impl::Chunk(uint64_t c) {
 Result<int> FileData::Impl::OpenDir(bool create) {
   std::lock_guard<std::mutex> l(mu);
   if (dir_fd >= 0) return dir_fd;
+  const bool ro = store->options.read_only;
+  // Only this object makes its file's directory: absent once, absent until
+  // a write creates it. Not on a read-only mount (a replica's shipper may
+  // add directories and remove objects/<hh> beside it).
+  if (!create && dir_absent) return Status(Code::kNotFound, "no chunk directory", ENOENT);
   std::string name = HexEncode(id);
-  std::string hh = name.substr(0, 2);
   Backing* b = store->backing;
-  if (create) {
-    Status s = b->MkdirAt(store->objects_fd, hh, 0700);
-    if (s.ok()) parent_dirty = true;
-    else if (s.sys_errno() != EEXIST) return s;
+  bool made_hh = false;
+  auto hh = ro ? b->OpenAt(store->objects_fd, name.substr(0, 2), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+               : store->HashDirFd(id, create, &made_hh);
+  if (!hh.ok()) {
+    dir_absent = hh.status().sys_errno() == ENOENT && !ro;
+    return hh.status();
   }
-  CFS_ASSIGN_OR_RETURN(int hh_fd, b->OpenAt(store->objects_fd, hh, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (made_hh) parent_dirty = true;
+  Status made;
   if (create) {
-    Status s = b->MkdirAt(hh_fd, name, 0700);
-    if (s.ok()) parent_dirty = true;
-    else if (s.sys_errno() != EEXIST) {
-      (void)b->Close(hh_fd);
-      return s;
-    }
+    made = b->MkdirAt(*hh, name, 0700);
+    if (made.ok()) parent_dirty = true;
+    else if (made.sys_errno() == EEXIST) made = Status::Ok();
   }
-  auto fd = b->OpenAt(hh_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  (void)b->Close(hh_fd);
-  if (!fd.ok()) return fd.status();
+  auto fd = made.ok() ? b->OpenAt(*hh, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : Result<int>(made);
+  if (ro) (void)b->Close(*hh);
+  if (!fd.ok()) {
+    dir_absent = fd.status().sys_errno() == ENOENT && !ro;
+    return fd.status();
+  }
+  dir_absent = false;
   dir_fd = *fd;
   return dir_fd;
 }
@@ -152,6 +160,9 @@ Status FileData::Impl::Create(ChunkState& cs) {
   cs.header.chunk_blocks = store->options.chunk_blocks;
   cs.header.id = id;
   cs.header.chunk = cs.index;
+  // The salt goes out with this first header (WriteBlocks would otherwise
+  // write the header once more just to add it).
+  if (codec->encrypted()) cs.header.salt = format::NewSalt();
   CFS_RETURN_IF_ERROR(WriteHeader(cs, fd->fd()));
   cs.exists = true;
   cs.seq_known = true;
