@@ -79,7 +79,10 @@ void Init(void* userdata, fuse_conn_info* conn) {
     }
   }
   conn->max_write = 1u << 20;
-  conn->max_readahead = 1u << 20;
+  // The kernel lowers the bdi window to this when it processes the reply,
+  // which may come after RunSession raised it (kernel_tuning.h): the same
+  // 4 MiB, or sequential reads stay at a 1 MiB window.
+  conn->max_readahead = 4u << 20;
   conn->max_background = session->max_background;
   conn->congestion_threshold = session->max_background * 3 / 4;
 }
