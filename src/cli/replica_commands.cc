@@ -2,9 +2,12 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <optional>
 #include <filesystem>
@@ -19,6 +22,7 @@
 #include "cli/region_commands.h"
 #include "cli/snapshot_commands.h"
 #include "common/atomic_file.h"
+#include "common/log.h"
 #include "snapshot/replica_ship.h"
 #include "snapshot/snapshot.h"
 
@@ -171,7 +175,11 @@ Status ShipOnce(Context& ctx, const std::string& id, nlohmann::json& state, snap
     std::error_code ec;
     if (std::filesystem::exists(SnapshotDir(src, snap_id), ec)) (void)snapshot::DeleteVolume(SnapshotsDir(src), snap_id);
   }
+  auto snap_t0 = std::chrono::steady_clock::now();
   CFS_RETURN_IF_ERROR(CowCopyOfCluster(src, cluster, sd, &snap_report));
+  report->snapshot_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - snap_t0).count();
+  report->snapshot_pause_us = snap_report.value("pause_us", int64_t{0});
   std::string old_snap = state.value("last_snapshot", "");
   std::string old_dir = old_snap.empty() ? "" : SnapshotDir(src, old_snap);
   Status s = [&]() -> Status {
@@ -205,9 +213,11 @@ Status ShipLocked(Context& ctx, const std::string& id, snapshot::ShipReport* rep
 }
 
 void PrintShip(Context& ctx, const std::string& id, const snapshot::ShipReport& r) {
-  *ctx.out << fmt::format("shipped replica {}: {} chunk(s) changed ({:.1f} MiB), {} unchanged, {} removed, {:.2f} s\n",
+  *ctx.out << fmt::format("shipped replica {}: {} chunk(s) changed ({:.1f} MiB), {} unchanged, {} removed, {:.2f} s "
+                          "(source snapshot {:.3f} s, writes held {:.4f} s; tree {:.3f} s, install {:.3f} s)\n",
                           id, r.transfer.chunks_done, r.transfer.bytes_done / 1048576.0, r.chunks_unchanged,
-                          r.chunks_removed, r.total_us / 1e6);
+                          r.chunks_removed, r.total_us / 1e6, r.snapshot_us / 1e6, r.snapshot_pause_us / 1e6,
+                          r.tree_us / 1e6, r.install_us / 1e6);
 }
 
 // A replica on another host: only the sending end's state is kept here
@@ -291,7 +301,21 @@ Status ReplicaCreate(Context& ctx, const ReplicaCreateArgs& a) {
   return CreateCrossRegion(ctx, src, src_ctx, a);
 }
 
+// A following shipper yields to the source's workload: CPU nice +10 and
+// the lowest best-effort I/O priority, for this thread and the workers it
+// starts (both are inherited). When the machine is busy its shipments take
+// longer -- the replica lags more -- instead of the source slowing down.
+void LowerShipperPriority() {
+  constexpr int kNice = 10;
+  constexpr int kIoprioWhoProcess = 1, kIoprioClassBestEffort = 2, kIoprioClassShift = 13, kLowestLevel = 7;
+  if (::setpriority(PRIO_PROCESS, 0, kNice) != 0) log::Warn("replica ship: setpriority: {}", std::strerror(errno));
+  if (::syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, (kIoprioClassBestEffort << kIoprioClassShift) | kLowestLevel) != 0) {
+    log::Warn("replica ship: ioprio_set: {}", std::strerror(errno));
+  }
+}
+
 Status ReplicaShip(Context& ctx, const std::string& id, bool follow, int interval_ms) {
+  if (follow) LowerShipperPriority();
   do {
     snapshot::ShipReport report;
     CFS_RETURN_IF_ERROR(ShipLocked(ctx, id, &report));

@@ -28,6 +28,11 @@ struct ShipReport {
   uint64_t chunks_unchanged = 0;  // linked from the previous image
   uint64_t chunks_removed = 0;
   int64_t total_us = 0;
+  // Where a shipment's time goes (docs/regions.md, figures).
+  int64_t snapshot_us = 0;        // the source snapshot (through its daemon when mounted)
+  int64_t snapshot_pause_us = 0;  // of which the source's writes were held
+  int64_t tree_us = 0;            // tree/ copied into the next image
+  int64_t install_us = 0;         // the image made durable and swapped in
 };
 
 // Changed (new or rewritten: another inode or size) and removed chunks of

@@ -4,6 +4,11 @@
 # (`replica ship --follow`), ROUNDS alternating runs of each, medians quoted
 # (issue 6 goal: with shipping >= 0.9x of without). Root only.
 # Usage: bench_ship_pgbench.sh PATH-TO-cipherfs [SCALE] [SECONDS] [ROUNDS] [INTERVAL_MS]
+# INTERVAL_MS "default" runs `replica ship --follow` without --interval-ms.
+# BASELINE=PATH-TO-other-cipherfs adds, in every round, a run shipping with
+# that binary (before/after of the shipper in one run; the source's daemon
+# is always PATH-TO-cipherfs). Each round prints the shipments' median
+# phases (from their "shipped replica" lines).
 set -uo pipefail
 CIPHERFS=${1:?usage: $0 PATH-TO-cipherfs [SCALE] [SECONDS] [ROUNDS] [INTERVAL_MS]}
 SCALE=${2:-10}
@@ -44,16 +49,36 @@ tps() {  # one pgbench run; prints its TPS
     awk '/^tps = / {print $3; exit}'
 }
 med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-declare -a T0 T1 SHIPS
+declare -a T0 T1 T2 SHIPS
+BASELINE=${BASELINE:-}
+IARGS=(--interval-ms "$INTERVAL"); [[ $INTERVAL == default ]] && IARGS=()
+shipping() {  # BINARY LOG: one pgbench run while BINARY ships; prints its TPS
+  "$1" replica ship --id rep --region dr-1 --follow "${IARGS[@]}" >"$2" 2>&1 &
+  local shipper=$! t
+  t=$(tps)
+  kill "$shipper"; wait "$shipper" 2>/dev/null
+  echo "$t"
+}
+phases() {  # LOG: shipments and their median seconds (total, source snapshot, writes held)
+  gawk '/shipped replica/ {n++; for (i = 1; i <= NF; i++) { if ($i == "snapshot") s[n] = $(i+1);
+         if ($i == "held") h[n] = $(i+1); if ($i == "removed,") t[n] = $(i+1) } }
+       END { if (n == 0) { print "0 shipments"; exit }
+             asort(s); asort(h); asort(t); m = int((n + 1) / 2);
+             printf "%d shipments, median %s s + source snapshot %s s (writes held %s s)", n, t[m], s[m], h[m] }' "$1"
+}
 for ((r = 1; r <= ROUNDS; r++)); do
   T0+=("$(tps)")
-  cfs replica ship --id rep --region dr-1 --follow --interval-ms "$INTERVAL" >"$WORK/ship.$r" 2>&1 &
-  SHIPPER=$!
-  T1+=("$(tps)")
-  kill "$SHIPPER"; wait "$SHIPPER" 2>/dev/null
-  SHIPS+=("$(grep -c 'shipped replica' "$WORK/ship.$r")")
-  echo "round $r: no replica ${T0[-1]} tps, shipping ${T1[-1]} tps (${SHIPS[-1]} shipments: $(tail -1 "$WORK/ship.$r"))"
+  T1+=("$(shipping "$CIPHERFS" "$WORK/ship.$r")")
+  echo "round $r: no replica ${T0[-1]} tps, shipping ${T1[-1]} tps ($(phases "$WORK/ship.$r"); last: $(tail -1 "$WORK/ship.$r"))"
+  if [[ -n $BASELINE ]]; then
+    T2+=("$(shipping "$BASELINE" "$WORK/base.$r")")
+    echo "round $r: shipping with the baseline binary ${T2[-1]} tps ($(grep -c 'shipped replica' "$WORK/base.$r") shipments)"
+  fi
 done
 m0=$(med "${T0[@]}"); m1=$(med "${T1[@]}")
-echo "scale $SCALE, $CLIENTS clients, ${SECS}s runs, shipping every ${INTERVAL} ms"
+echo "scale $SCALE, $CLIENTS clients, ${SECS}s runs, shipping every ${INTERVAL} ms, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "median: no replica $m0 tps, while shipping $m1 tps: $(echo "scale=2; $m1 / $m0" | bc)x (goal >= 0.9x)"
+if [[ -n $BASELINE ]]; then
+  m2=$(med "${T2[@]}")
+  echo "baseline binary shipping: $m2 tps: $(echo "scale=2; $m2 / $m0" | bc)x"
+fi
