@@ -314,13 +314,27 @@ void LowerShipperPriority() {
   }
 }
 
+// With --follow a failed shipment (the replica keeps its last image) is
+// logged and tried again after the interval; kMaxFollowFailures in a row
+// end the loop with the last error.
+constexpr int kMaxFollowFailures = 10;
+
 Status ReplicaShip(Context& ctx, const std::string& id, bool follow, int interval_ms) {
   if (follow) LowerShipperPriority();
+  int failures = 0;
   do {
     snapshot::ShipReport report;
-    CFS_RETURN_IF_ERROR(ShipLocked(ctx, id, &report));
-    PrintShip(ctx, id, report);
-    ctx.out->flush();
+    Status s = ShipLocked(ctx, id, &report);
+    if (s.ok()) {
+      failures = 0;
+      PrintShip(ctx, id, report);
+      ctx.out->flush();
+    } else if (!follow || ++failures >= kMaxFollowFailures) {
+      return s;
+    } else {
+      log::Warn("replica ship {}: shipment failed ({} in a row), the replica keeps its last image; retrying in "
+                "{} ms: {}", id, failures, interval_ms, s.ToString());
+    }
     if (follow) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
   } while (follow);
   return Status::Ok();

@@ -6,7 +6,8 @@
 #   never return a torn or unauthenticated block, and every round is visible within the stated bound;
 # - another region: replica create (data key re-wrapped under the target region's key), writes on
 #   the source, `replica ship` sends only the changed chunks, describe shows source and lag,
-#   promote gives a writable cluster whose data is the source's at the last shipment.
+#   promote gives a writable cluster whose data is the source's at the last shipment;
+#   `replica ship --follow` logs a failed shipment and ships again once it can.
 # Exits 77 (skipped) when FUSE can't be used here. Seed: CIPHERFS_SEED.
 # Usage: replica_test.sh PATH-TO-cipherfs
 . "$(dirname "$0")/../cli/lib.sh"
@@ -80,6 +81,18 @@ expect 0 replica describe --id orders-dr --region dr-1 --output json
 same "$(json_get '.DBClusters[0].KmsKeyId')" "$K2" "replica key"
 same "$(json_get '.DBClusters[0].Generation')" 2 "replica generation"
 CHECKS=$((CHECKS + 1)); [ "$(json_get '.DBClusters[0].ReplicaLagSeconds')" -lt 60 ] || fail "replica lag"
+# --follow outlives a failed shipment: with the replica's descriptor moved
+# away, shipments fail (logged); once it is back the loop ships again.
+DESC=$CIPHERFS_HOME/regions/dr-1/replicas/orders-dr.desc
+mv "$DESC" "$DESC.away"
+"$CIPHERFS" replica ship --id orders-dr --region dr-1 --follow --interval-ms 200 >"$WORK/follow.out" 2>"$WORK/follow.err" &
+FOLLOW=$!
+for ((i = 0; i < 50; i++)); do grep -q "shipment failed" "$WORK/follow.err" && break; sleep 0.1; done
+mv "$DESC.away" "$DESC"
+for ((i = 0; i < 100; i++)); do grep -q "shipped replica" "$WORK/follow.out" && break; sleep 0.1; done
+kill "$FOLLOW"; wait "$FOLLOW" 2>/dev/null
+contains "shipment failed" "$(cat "$WORK/follow.err")" "--follow stderr"
+contains "shipped replica orders-dr: 0 chunk(s) changed" "$(cat "$WORK/follow.out")" "--follow after a failed shipment"
 # A write after the last shipment is not in the promoted image.
 printf 'after' | dd of="$W/big" bs=1 seek=8192 conv=notrunc,fsync status=none
 expect 0 replica promote --id orders-dr --region dr-1
