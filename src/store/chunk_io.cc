@@ -125,6 +125,7 @@ Status FileData::Impl::ReadBlocks(ChunkState& cs, uint32_t b0, uint32_t n, uint8
 
 Status FileData::Impl::WriteBlocks(ChunkState& cs, uint32_t b0, uint32_t n, const uint8_t* plain) {
   CFS_ASSIGN_OR_RETURN(auto cow, PrepareWrite(cs, true));
+  UnsyncedMark unsynced_mark{this, &cs};  // after every bump below
   CFS_ASSIGN_OR_RETURN(auto fd, Fd(cs.index, false));
   const bool encrypted = codec->encrypted();
   uint64_t chunk_salt = 0;
@@ -225,6 +226,7 @@ Status FileData::Impl::PunchBlocks(ChunkState& cs, uint32_t b0, uint32_t n) {
     if (!cs.exists) return Status::Ok();
   }
   CFS_ASSIGN_OR_RETURN(auto cow, PrepareWrite(cs, false));
+  UnsyncedMark unsynced_mark{this, &cs};
   CFS_ASSIGN_OR_RETURN(auto fd, Fd(cs.index, false));
   Backing* b = store->backing;
   {

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <unordered_map>
 #include <vector>
@@ -62,6 +63,7 @@ struct ChunkState {
   uint64_t sync_floor = 0;
   bool sync_failed = false;
 
+  std::atomic<uint64_t> finished_changes{0};  // writes and punches ended (UnsyncedMark)
   std::atomic<uint64_t> seq{0};  // largest seq used in this chunk
   std::shared_mutex cow_mu;      // writers shared; copy-on-write break exclusive
   std::atomic<uint64_t> cow_checked_epoch{~uint64_t{0}};
@@ -137,6 +139,10 @@ struct FileData::Impl {
 
   std::mutex mu;  // guards the fields below
   std::map<uint64_t, std::shared_ptr<ChunkState>> chunks;
+  // Chunks changed since their last good sync (added when a write or
+  // punch has finished, dropped by Sync once clean): what Sync looks at,
+  // instead of every loaded chunk of a large file.
+  std::set<uint64_t> unsynced;
   int dir_fd = -1;            // objects/<hh>/<id32>, opened lazily
   bool dir_dirty = false;     // entries created in dir_fd since the last sync
   bool dir_absent = false;    // OpenDir(false) found no chunk directory (mu)
@@ -169,6 +175,17 @@ struct FileData::Impl {
   // the log; true if there were any (their directory entries then need a
   // sync too).
   bool AdoptDirtyChunks();
+  // Puts the chunk in `unsynced` when the calling write or punch ends
+  // (after its every bump of the sync counters); takes `mu` alone.
+  struct UnsyncedMark {
+    Impl* f;
+    ChunkState* cs;
+    ~UnsyncedMark() {
+      cs->finished_changes.fetch_add(1);
+      std::lock_guard<std::mutex> l(f->mu);
+      f->unsynced.insert(cs->index);
+    }
+  };
   void NoteWritten(ChunkState& cs);
   void NoteError(const Status& s);
 

@@ -244,8 +244,12 @@ bool FileData::Impl::AdoptDirtyChunks() {
   for (auto& [rec, state] : store->log->DirtyEntries()) {
     if (rec.id != id) continue;
     auto cs = Chunk(rec.first);
-    std::lock_guard<std::mutex> l(cs->mu);
-    if (!cs->sync) cs->sync = state;
+    {
+      std::lock_guard<std::mutex> l(cs->mu);
+      if (!cs->sync) cs->sync = state;
+    }
+    std::lock_guard<std::mutex> l(mu);
+    unsynced.insert(rec.first);
     any = true;
   }
   return any;
@@ -272,7 +276,15 @@ Status FileData::Impl::SyncImpl(bool datasync) {
   std::vector<std::shared_ptr<ChunkState>> states;
   {
     std::lock_guard<std::mutex> l(mu);
-    for (auto& [c, cs] : chunks) states.push_back(cs);
+    for (auto it = unsynced.begin(); it != unsynced.end();) {
+      auto cs = chunks.find(*it);
+      if (cs == chunks.end()) {
+        it = unsynced.erase(it);  // truncated away (a new write of it marks it again)
+        continue;
+      }
+      states.push_back(cs->second);
+      ++it;
+    }
   }
   struct Job {
     std::shared_ptr<ChunkState> state;
@@ -286,6 +298,21 @@ Status FileData::Impl::SyncImpl(bool datasync) {
   Status first = ParallelSync(jobs.size(), [&](size_t i) -> Status {
     return SyncChunk(*jobs[i].state, *jobs[i].sync);
   });
+  // A chunk leaves the set only if clean, still the one loaded, and no
+  // write or punch of it ended since it was checked (such a one is marked
+  // again, or stays). `mu` and a chunk's mu are never held together here.
+  for (auto& cs : states) {
+    uint64_t changes = cs->finished_changes.load();
+    bool dirty;
+    {
+      std::lock_guard<std::mutex> cl(cs->mu);
+      dirty = cs->sync && cs->sync->Dirty();
+    }
+    if (dirty) continue;
+    std::lock_guard<std::mutex> l(mu);
+    auto it = chunks.find(cs->index);
+    if (it != chunks.end() && it->second == cs && cs->finished_changes.load() == changes) unsynced.erase(cs->index);
+  }
   if (first.code() == Code::kDataLoss) {
     std::lock_guard<std::mutex> l(mu);
     if (poison.ok()) poison = first;
