@@ -175,12 +175,9 @@ void VolumeFs::DeleteIfUnlinked(int victim) {
 }
 
 Status VolumeFs::DeleteDataOf(int opath_fd) {
-  std::string path = "/proc/self/fd/" + std::to_string(opath_fd);
-  CFS_ASSIGN_OR_RETURN(int fd, backing_->OpenAt(AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
-  store::ScopedFd file(backing_, fd);
   store::FileId id;
   {
-    CFS_ASSIGN_OR_RETURN(std::shared_ptr<store::FileData> data, store_->OpenFile(fd));
+    CFS_ASSIGN_OR_RETURN(std::shared_ptr<store::FileData> data, store_->OpenFile(opath_fd));  // reopens it
     id = data->id();
   }
   return store_->DeleteFileData(id);

@@ -241,7 +241,8 @@ Status DataStore::DeleteFileData(const FileId& id) {
   if (s.options.read_only) return Status(Code::kFailedPrecondition, "volume is read-only", EROFS);
   s.fds->EraseFrom(id, 0);
   std::string name = HexEncode(id);
-  auto hh = s.backing->OpenAt(s.objects_fd, name.substr(0, 2), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  bool made = false;
+  auto hh = s.HashDirFd(id, false, &made);  // the store's descriptor: not closed here
   if (!hh.ok()) return hh.status().sys_errno() == ENOENT ? Status::Ok() : hh.status();
   auto dir = s.backing->OpenAt(*hh, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   Status st;
@@ -261,7 +262,6 @@ Status DataStore::DeleteFileData(const FileId& id) {
   } else if (dir.status().sys_errno() != ENOENT) {
     st = dir.status();
   }
-  (void)s.backing->Close(*hh);
   s.fds->EraseFrom(id, 0);  // again: nothing opened during the unlinks may stay cached
   return st.ok() || st.sys_errno() == ENOENT ? Status::Ok() : st.WithContext("deleting data of " + name);
 }
@@ -306,10 +306,10 @@ Status DataStore::Impl::SyncDirtyChunks() {
     auto& [rec, state] = entries[i];
     uint64_t w = state->written.load();
     std::string name = HexEncode(rec.id);
-    auto hh = backing->OpenAt(objects_fd, name.substr(0, 2), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool made = false;
+    auto hh = HashDirFd(rec.id, false, &made);
     if (!hh.ok()) return Status::Ok();  // deleted
     auto dir = backing->OpenAt(*hh, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    (void)backing->Close(*hh);
     if (!dir.ok()) return Status::Ok();
     auto fd = backing->OpenAt(*dir, std::to_string(rec.first), O_RDWR | O_CLOEXEC);
     Status s = backing->Fsync(*dir, false);

@@ -18,13 +18,18 @@ uint32_t PopCount(const format::ChunkHeader& h) {
   return n;
 }
 
-// The largest seq in a run of tag slots (chunks.md 2.3: at byte 32 of a slot).
-uint64_t MaxSlotSeq(ByteView table) {
+// Raises the chunk's seq counter to the largest seq in a run of its tag
+// slots (chunks.md 2.3: at byte 32 of a slot); a short run holds every
+// slot there is. Marks the counter known.
+void RaiseSeqFromSlots(ChunkState& cs, ByteView table) {
   uint64_t max_seq = 0;
   for (size_t off = 0; off + format::kSlotSize <= table.size(); off += format::kSlotSize) {
     max_seq = std::max(max_seq, GetU64(table.data() + off + 32));
   }
-  return max_seq;
+  uint64_t cur = cs.seq.load();
+  while (cur < max_seq && !cs.seq.compare_exchange_weak(cur, max_seq)) {
+  }
+  cs.seq_known = true;
 }
 
 Status ReadOnlyError() { return Status(Code::kFailedPrecondition, "volume is read-only", EROFS); }
@@ -116,14 +121,10 @@ Status FileData::Impl::Load(ChunkState& cs) {
   allocated_blocks.fetch_add(PopCount(cs.header));
   // The tag table is in `head` already: the chunk's seq counter from it
   // spares the first write of this chunk a second read of the table
-  // (EnsureSeq). A short read holds every slot there is (as in EnsureSeq).
+  // (EnsureSeq).
   size_t table = std::min(n > format::kTagTableOffset ? n - format::kTagTableOffset : 0,
                           size_t{store->options.chunk_blocks} * format::kSlotPairSize);
-  uint64_t max_seq = MaxSlotSeq(ByteView(head.data() + format::kTagTableOffset, table));
-  uint64_t cur = cs.seq.load();
-  while (cur < max_seq && !cs.seq.compare_exchange_weak(cur, max_seq)) {
-  }
-  cs.seq_known = true;
+  RaiseSeqFromSlots(cs, ByteView(head.data() + format::kTagTableOffset, table));
   return Status::Ok();
 }
 
@@ -135,14 +136,7 @@ Status FileData::Impl::EnsureSeq(ChunkState& cs, int fd) {
   uint32_t blocks = store->options.chunk_blocks;
   std::vector<uint8_t> table(size_t{blocks} * format::kSlotPairSize);
   CFS_ASSIGN_OR_RETURN(size_t n, store->backing->PRead(fd, table.data(), table.size(), format::kTagTableOffset));
-  uint64_t max_seq = 0;
-  for (size_t off = 0; off + format::kSlotSize <= n; off += format::kSlotSize) {
-    max_seq = std::max(max_seq, GetU64(table.data() + off + 32));
-  }
-  uint64_t cur = cs.seq.load();
-  while (cur < max_seq && !cs.seq.compare_exchange_weak(cur, max_seq)) {
-  }
-  cs.seq_known = true;
+  RaiseSeqFromSlots(cs, ByteView(table.data(), n));
   return Status::Ok();
 }
 
