@@ -22,10 +22,13 @@
 
 namespace cfs::store {
 
-// A directory's random 128-bit id, kept in its `.cfsdir` file.
+// A directory's random 128-bit id, kept in the host directory's
+// `user.cfs.dirid` attribute, or in its `.cfsdir` file (tree/ itself, hosts
+// without user xattrs, volumes made before the attribute).
 using DirId = std::array<uint8_t, 16>;
 
 inline constexpr std::string_view kDirIdFile = ".cfsdir";
+inline constexpr std::string_view kDirIdXattr = "user.cfs.dirid";
 inline constexpr std::string_view kLongPrefix = ".cfsL.";
 inline constexpr std::string_view kSidecarPrefix = ".cfsN.";
 inline constexpr std::string_view kTempPrefix = ".cfstmp.";

@@ -46,13 +46,30 @@ Status Tree::WriteNewDirId(int dirfd) {
   return backing_->Fsync(dfd, false);
 }
 
+Status Tree::WriteDirIdOfNewDirectory(int dirfd) {
+  DirId id = crypto::RandomArray<16>();
+  Status s = backing_->Fsetxattr(dirfd, std::string(kDirIdXattr), id.data(), id.size(), XATTR_CREATE);
+  if (s.ok()) return s;
+  if (s.sys_errno() != ENOTSUP && s.sys_errno() != EOPNOTSUPP) return s;
+  return WriteNewDirId(dirfd);
+}
+
 Result<DirId> Tree::ReadDirId(int dirfd) {
   DirId id{};
   if (!encrypted()) return id;
+  uint8_t buf[sizeof(id) + 1];
+  auto x = backing_->Fgetxattr(dirfd, std::string(kDirIdXattr), buf, sizeof(buf));
+  if (x.ok() || x.status().sys_errno() == ERANGE) {
+    if (!x.ok() || *x != sizeof(id)) return Status(Code::kDataLoss, "directory id attribute has a wrong size", EIO);
+    std::memcpy(id.data(), buf, sizeof(id));
+    return id;
+  }
+  if (x.status().sys_errno() != ENODATA && x.status().sys_errno() != ENOTSUP && x.status().sys_errno() != EOPNOTSUPP) {
+    return x.status();
+  }
   auto fd = backing_->OpenAt(dirfd, std::string(kDirIdFile), O_RDONLY | kNoFollow);
   if (!fd.ok()) return Status(Code::kDataLoss, "directory id unreadable: " + fd.status().message(), EIO);
   ScopedFd file(backing_, *fd);
-  uint8_t buf[sizeof(id) + 1];
   CFS_ASSIGN_OR_RETURN(size_t n, backing_->PRead(*fd, buf, sizeof(buf), 0));
   if (n != sizeof(id)) return Status(Code::kDataLoss, "directory id file has a wrong size", EIO);
   std::memcpy(id.data(), buf, sizeof(id));
@@ -136,7 +153,7 @@ Result<std::string> Tree::MakeDirectory(int parent_fd, const DirId& parent, std:
   auto finish = [&]() -> Status {
     CFS_ASSIGN_OR_RETURN(int dfd, backing_->OpenAt(parent_fd, tmp, O_RDONLY | O_DIRECTORY | kNoFollow));
     ScopedFd dir(backing_, dfd);
-    if (encrypted()) CFS_RETURN_IF_ERROR(WriteNewDirId(dfd));
+    if (encrypted()) CFS_RETURN_IF_ERROR(WriteDirIdOfNewDirectory(dfd));
     if (owner.set) CFS_RETURN_IF_ERROR(backing_->Fchown(dfd, owner.uid, owner.gid));
     CFS_RETURN_IF_ERROR(backing_->Fchmod(dfd, mode & 07777));
     if (encrypted()) CFS_RETURN_IF_ERROR(backing_->RenameAt(parent_fd, tmp, parent_fd, host, RENAME_NOREPLACE));

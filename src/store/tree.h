@@ -44,10 +44,18 @@ class Tree {
   bool encrypted() const { return codec_->encrypted(); }
 
   // Writes a fresh `.cfsdir` into the directory `dirfd` (which must not
-  // have one) and makes it durable (file and directory fsynced).
+  // have one) and makes it durable (file and directory fsynced). For tree/
+  // itself, and new directories on hosts without user xattrs.
   Status WriteNewDirId(int dirfd);
-  // The directory's id (all zeros on unencrypted volumes). kDataLoss (EIO)
-  // if `.cfsdir` is missing or malformed.
+  // The id of a new directory (not yet under its name): the `user.cfs.dirid`
+  // attribute of the host directory, or WriteNewDirId where the host has
+  // no user xattrs. The attribute lives in the directory's own inode, so
+  // the id is on disk no later than the directory's name or any entry in
+  // it (a journaling host commits metadata in order): no fsync needed.
+  Status WriteDirIdOfNewDirectory(int dirfd);
+  // The directory's id (all zeros on unencrypted volumes): its attribute,
+  // else its `.cfsdir`. kDataLoss (EIO) if neither is there or the one
+  // found is malformed.
   Result<DirId> ReadDirId(int dirfd);
 
   // Host name of `name` in a directory, for lookups: changes nothing.

@@ -73,8 +73,12 @@ TEST_F(TreeTest, NewVolumeHasRootIdAndObjects) {
 TEST_F(TreeTest, MakeDirectoryIsVisibleOnlyWithItsId) {
   auto host = tree_->MakeDirectory(root_, root_id_, "base", 02750, {});
   ASSERT_TRUE(host.ok()) << host.status().ToString();
-  EXPECT_EQ(fsys::file_size(dir_ + "/tree/" + *host + "/.cfsdir"), 16u);
-  EXPECT_EQ(fsys::status(dir_ + "/tree/" + *host).permissions(), fsys::perms(0750) | fsys::perms::set_gid);
+  // The id is the host directory's attribute (no .cfsdir, no fsync).
+  const std::string path = dir_ + "/tree/" + *host;
+  uint8_t id[17];
+  EXPECT_EQ(getxattr(path.c_str(), std::string(kDirIdXattr).c_str(), id, sizeof(id)), 16);
+  EXPECT_FALSE(fsys::exists(path + "/.cfsdir"));
+  EXPECT_EQ(fsys::status(path).permissions(), fsys::perms(0750) | fsys::perms::set_gid);
   std::vector<std::string> want = {".cfsdir", *host};
   std::sort(want.begin(), want.end());
   EXPECT_EQ(HostNames(""), want);  // no temp left
@@ -82,6 +86,39 @@ TEST_F(TreeTest, MakeDirectoryIsVisibleOnlyWithItsId) {
   auto again = tree_->MakeDirectory(root_, root_id_, "base", 0755, {});
   EXPECT_EQ(again.status().sys_errno(), EEXIST);
   EXPECT_EQ(HostNames("").size(), 2u);  // the failed attempt left nothing
+}
+
+TEST_F(TreeTest, DirectoryIdFromAttributeOrFile) {
+  auto host = tree_->MakeDirectory(root_, root_id_, "d", 0755, {});
+  ASSERT_TRUE(host.ok());
+  const std::string path = dir_ + "/tree/" + *host;
+  const std::string xname(kDirIdXattr);
+  int dfd = *backing_.OpenAt(root_, *host, O_PATH | O_DIRECTORY, 0);
+  auto made = tree_->ReadDirId(dfd);
+  ASSERT_TRUE(made.ok());
+  EXPECT_NE(*made, root_id_);
+  // The id never shows among the user's attributes.
+  EXPECT_EQ(*tree_->ListXattr(dfd), "");
+  // A directory of a volume made before the attribute: its .cfsdir counts.
+  ASSERT_EQ(removexattr(path.c_str(), xname.c_str()), 0);
+  EXPECT_EQ(tree_->ReadDirId(dfd).status().code(), Code::kDataLoss);  // neither: EIO
+  DirId old = crypto::RandomArray<16>();
+  {
+    int f = open((path + "/.cfsdir").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0400);
+    ASSERT_GE(f, 0);
+    ASSERT_EQ(write(f, old.data(), old.size()), 16);
+    close(f);
+  }
+  EXPECT_EQ(*tree_->ReadDirId(dfd), old);
+  // A malformed attribute is EIO, never a fallback to the file.
+  for (size_t len : {size_t{15}, size_t{17}, size_t{0}}) {
+    std::vector<uint8_t> v(len, 7);
+    ASSERT_EQ(setxattr(path.c_str(), xname.c_str(), v.data(), v.size(), 0), 0);
+    auto bad = tree_->ReadDirId(dfd);
+    EXPECT_EQ(bad.status().code(), Code::kDataLoss) << len;
+    EXPECT_EQ(bad.status().sys_errno(), EIO) << len;
+  }
+  static_cast<void>(backing_.Close(dfd));
 }
 
 TEST_F(TreeTest, RemoveDirectoryRefusesUserEntriesAndCleansUp) {

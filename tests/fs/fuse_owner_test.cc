@@ -43,7 +43,7 @@ TEST_F(FuseAllowOther, FilesAreCreatedAsTheCallerAndAccessIsEnforced) {
     EXPECT_EQ(st.st_uid, 4321u) << n;
     EXPECT_EQ(st.st_gid, 4321u) << n;
   }
-  // The host objects carry the same owner (f, d, l, p and d's .cfsdir).
+  // The host objects carry the same owner (f, d, l and p).
   int owned = 0;
   for (const auto& e : std::filesystem::recursive_directory_iterator(m_.vol() + "/tree")) {
     struct stat hs;
