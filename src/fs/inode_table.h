@@ -45,7 +45,7 @@ struct Inode : std::enable_shared_from_this<Inode> {
   uint64_t nlookup = 0;  // guarded by InodeTable::mu_
 
   // The mtime of the last write (ns since the epoch, 0 = none): writes do
-  // not touch the inode file; this is set on it at flush/fsync/release.
+  // not touch the inode file; this is set on it at fsync/release.
   std::atomic<int64_t> pending_mtime_ns{0};
 
   // Whether the object has a security.capability xattr: -1 unknown, 0 no,

@@ -92,7 +92,8 @@ Result<std::string> VolumeFs::PrepareName(Inode& parent, const char* name) {
   return tree_->PrepareName(parent.fd, id, name);
 }
 
-Result<ReplyEntry> VolumeFs::EntryOf(int parent_fd, const std::string& host) {
+Result<ReplyEntry> VolumeFs::EntryOf(int parent_fd, const std::string& host,
+                                     std::shared_ptr<store::FileData> new_data) {
   CFS_ASSIGN_OR_RETURN(int fd, backing_->OpenAt(parent_fd, host, kPathFlags));
   auto st = backing_->Fstat(fd);
   if (!st.ok()) {
@@ -100,6 +101,10 @@ Result<ReplyEntry> VolumeFs::EntryOf(int parent_fd, const std::string& host) {
     return st.status();
   }
   std::shared_ptr<Inode> inode = table_.Intern(fd, *st);
+  if (new_data) {
+    std::lock_guard<std::mutex> lock(inode->mu);
+    if (!inode->data) inode->data = std::move(new_data);
+  }
   auto attr = FixAttr(*inode, *st);
   if (!attr.ok()) {
     table_.Forget(inode.get(), 1);

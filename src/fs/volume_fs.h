@@ -106,7 +106,6 @@ class VolumeFs {
   Result<Reply> Open(fuse_ino_t ino, fuse_file_info* fi);
   Result<Reply> Read(fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
   Result<Reply> Write(fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi);
-  Result<Reply> Flush(fuse_ino_t ino, fuse_file_info* fi);
   Result<Reply> Release(fuse_ino_t ino, fuse_file_info* fi);
   Result<Reply> Fsync(fuse_ino_t ino, int datasync, fuse_file_info* fi);
   Result<Reply> Fallocate(fuse_ino_t ino, int mode, off_t off, off_t len, fuse_file_info* fi);
@@ -123,7 +122,10 @@ class VolumeFs {
   fuse_ino_t NodeId(const Inode& inode) const;
   Result<store::DirId> DirIdOf(Inode& dir);
   // Looks up the host entry `host` of `parent_fd`, counting one kernel lookup.
-  Result<ReplyEntry> EntryOf(int parent_fd, const std::string& host);
+  // `new_data`: the contents of a file just created under `host`, given to
+  // its new inode before its attributes are read (no read of its size).
+  Result<ReplyEntry> EntryOf(int parent_fd, const std::string& host,
+                             std::shared_ptr<store::FileData> new_data = nullptr);
   Result<struct stat> AttrOf(Inode& inode);
   Result<struct stat> FixAttr(Inode& inode, struct stat st);
   store::Owner OwnerFor(const Caller& c, Inode& parent, mode_t* mode);

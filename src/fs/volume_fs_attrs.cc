@@ -78,7 +78,7 @@ Result<Reply> VolumeFs::Getattr(fuse_ino_t ino) {
 // With the writeback cache the kernel owns the mtime of an open file and
 // sends it back (mtime and ctime, with the handle) before every fsync and
 // fdatasync. Kept in memory like a write's mtime and set on the host inode
-// file at flush, fsync and release (PersistMtime): one host utimensat less
+// file at fsync and release (PersistMtime): one host utimensat less
 // per database commit. Only for a handle the kernel names, so a release
 // always follows.
 bool VolumeFs::KeepMtimeInMemory(const Inode& inode, int to_set, const fuse_file_info* fi) const {

@@ -73,19 +73,18 @@ Result<Reply> VolumeFs::Create(const Caller& c, fuse_ino_t parent, const char* n
   CFS_ASSIGN_OR_RETURN(std::string host, PrepareName(dir, name));
   CFS_ASSIGN_OR_RETURN(int fd, backing_->OpenAt(dir.fd, host, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC,
                                                 0600));
-  store::ScopedFd file(backing_, fd);
-  auto made = [&]() -> Status {
-    CFS_RETURN_IF_ERROR(store_->InitInodeFile(fd));
-    if (owner.set) CFS_RETURN_IF_ERROR(backing_->Fchown(fd, owner.uid, owner.gid));
-    return backing_->Fchmod(fd, mode & 07777);
-  }();
+  // The new file's contents keep the creator's descriptor (CreateFile
+  // takes it over, even on failure).
+  auto created = store_->CreateFile(fd);
+  Status made = created.status();
+  if (made.ok() && owner.set) made = backing_->Fchown(fd, owner.uid, owner.gid);
+  if (made.ok()) made = backing_->Fchmod(fd, mode & 07777);
   if (!made.ok()) {
     static_cast<void>(backing_->UnlinkAt(dir.fd, host, 0));
     tree_->ReleaseName(dir.fd, host);
     return made;
   }
-  file.Reset();
-  CFS_ASSIGN_OR_RETURN(ReplyEntry e, EntryOf(dir.fd, host));
+  CFS_ASSIGN_OR_RETURN(ReplyEntry e, EntryOf(dir.fd, host, *created));
   Inode& inode = InodeOf(e.e.ino);
   MarkUndurable(inode, Shared(dir));
   auto data = AcquireData(inode);
@@ -136,11 +135,6 @@ Result<Reply> VolumeFs::Write(fuse_ino_t, const char* buf, size_t size, off_t of
   return Reply(ReplyWrite{n});
 }
 
-Result<Reply> VolumeFs::Flush(fuse_ino_t, fuse_file_info* fi) {
-  CFS_RETURN_IF_ERROR(PersistMtime(*HandleOf(fi).inode));
-  return Reply(ReplyOk{});
-}
-
 Result<Reply> VolumeFs::Release(fuse_ino_t, fuse_file_info* fi) {
   std::unique_ptr<FileHandle> h(reinterpret_cast<FileHandle*>(fi->fh));
   Status s = PersistMtime(*h->inode);
@@ -152,7 +146,7 @@ Result<Reply> VolumeFs::Release(fuse_ino_t, fuse_file_info* fi) {
 
 Result<Reply> VolumeFs::Fsync(fuse_ino_t, int datasync, fuse_file_info* fi) {
   FileHandle& h = HandleOf(fi);
-  // fdatasync need not make the mtime durable (flush and release write it):
+  // fdatasync need not make the mtime durable (release writes it):
   // one syscall less per commit of a database.
   if (datasync == 0) CFS_RETURN_IF_ERROR(PersistMtime(*h.inode));
   CFS_RETURN_IF_ERROR(h.data->Sync(datasync != 0));

@@ -161,24 +161,37 @@ Result<uint64_t> DataStore::RecoverTornBlocks() {
   return impl_->Recover();
 }
 
-Status DataStore::InitInodeFile(int inode_fd) {
-  if (impl_->options.read_only) return Status(Code::kFailedPrecondition, "volume is read-only", EROFS);
+Result<format::InodeRecord> DataStore::Impl::WriteNewInode(int inode_fd) {
+  if (options.read_only) return Status(Code::kFailedPrecondition, "volume is read-only", EROFS);
   // An id whose first chunks are already in the dirty log: the file's
   // first write then needs no log commit of its own (dirty_log.h).
   format::InodeRecord r{crypto::RandomArray<16>(), 0};
-  if (impl_->log) {
-    CFS_ASSIGN_OR_RETURN(r.id, impl_->log->NewFileId());
+  if (log) {
+    CFS_ASSIGN_OR_RETURN(r.id, log->NewFileId());
   }
   uint8_t rec[format::kInodeSize];
-  format::EncodeInode(*impl_->auth, r, rec);
+  format::EncodeInode(*auth, r, rec);
   // The creator's descriptor is usually writable: one pwrite. An O_PATH
   // or read-only one (EBADF) is reopened privately.
-  Status s = impl_->backing->PWrite(inode_fd, rec, sizeof rec, 0);
-  if (s.sys_errno() != EBADF) return s;
-  CFS_ASSIGN_OR_RETURN(int fd, Reopen(impl_->backing, inode_fd, O_RDWR));
-  s = impl_->backing->PWrite(fd, rec, sizeof rec, 0);
-  (void)impl_->backing->Close(fd);
-  return s;
+  Status s = backing->PWrite(inode_fd, rec, sizeof rec, 0);
+  if (s.sys_errno() == EBADF) {
+    CFS_ASSIGN_OR_RETURN(int fd, Reopen(backing, inode_fd, O_RDWR));
+    s = backing->PWrite(fd, rec, sizeof rec, 0);
+    (void)backing->Close(fd);
+  }
+  CFS_RETURN_IF_ERROR(s);
+  return r;
+}
+
+Status DataStore::InitInodeFile(int inode_fd) { return impl_->WriteNewInode(inode_fd).status(); }
+
+Result<std::shared_ptr<FileData>> DataStore::CreateFile(int creator_fd) {
+  auto r = impl_->WriteNewInode(creator_fd);
+  if (!r.ok()) {
+    (void)impl_->backing->Close(creator_fd);
+    return r.status();
+  }
+  return Adopt(creator_fd, r->id, r->size);
 }
 
 Result<uint64_t> DataStore::ReadSize(int inode_fd) {
@@ -214,9 +227,13 @@ Result<std::shared_ptr<FileData>> DataStore::OpenFile(int inode_fd) {
     log::Warn("empty inode file (created, not durable before an unclean shutdown) opened as an empty file {}",
               HexEncode(rec->record.id));
   }
-  const format::InodeRecord& record = rec->record;
+  return Adopt(fd, rec->record.id, rec->record.size);
+}
+
+Result<std::shared_ptr<FileData>> DataStore::Adopt(int fd, const FileId& id, uint64_t size) {
+  Impl& s = *impl_;
   std::lock_guard<std::mutex> l(s.files_mu);
-  auto it = s.files.find(record.id);
+  auto it = s.files.find(id);
   if (it != s.files.end()) {
     if (auto existing = it->second.lock()) {
       (void)s.backing->Close(fd);
@@ -227,12 +244,12 @@ Result<std::shared_ptr<FileData>> DataStore::OpenFile(int inode_fd) {
   f->impl_ = std::make_unique<FileData::Impl>();
   FileData::Impl& fi = *f->impl_;
   fi.store = impl_;
-  fi.id = record.id;
+  fi.id = id;
   fi.inode_fd = fd;
-  fi.codec = std::make_unique<format::BlockCodec>(s.keys, record.id);
-  fi.size.store(record.size);
+  fi.codec = std::make_unique<format::BlockCodec>(s.keys, id);
+  fi.size.store(size);
   if (s.files.size() > 1024) std::erase_if(s.files, [](const auto& e) { return e.second.expired(); });
-  s.files[record.id] = f;
+  s.files[id] = f;
   return f;
 }
 

@@ -73,6 +73,10 @@ class DataStore {
   // Writes a fresh inode file (new random file id, size 0) into `inode_fd`,
   // an empty regular file the caller just created. Not fsynced.
   Status InitInodeFile(int inode_fd);
+  // InitInodeFile, then the new file's contents opened on `creator_fd`
+  // itself (an O_RDWR descriptor of the new inode file, which the FileData
+  // takes over and closes): no reopen, no read of what was just written.
+  Result<std::shared_ptr<FileData>> CreateFile(int creator_fd);
   // Verified size of the file behind an inode file, without opening chunks.
   Result<uint64_t> ReadSize(int inode_fd);
   // Opens the contents behind an inode file; the FileData keeps its own
@@ -110,6 +114,9 @@ class DataStore {
 
  private:
   friend class FileData;
+  // The FileData of an inode file whose record verified: the file already
+  // open (then `fd` is closed), or a new one owning `fd`.
+  Result<std::shared_ptr<FileData>> Adopt(int fd, const FileId& id, uint64_t size);
   DataStore() = default;
   struct Impl;
   // Shared with every FileData: a file may be released (and sync its size)

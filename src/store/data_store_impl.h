@@ -101,6 +101,8 @@ struct DataStore::Impl {
   uint64_t chunk_bytes() const { return uint64_t{options.chunk_blocks} * format::kBlock; }
   std::string FileDirName(const FileId& id) const;  // "<hh>/<id32>"
   Status SyncPendingInodes();
+  // A fresh inode record (new file id, size 0) written into `inode_fd`.
+  Result<format::InodeRecord> WriteNewInode(int inode_fd);
   // Before the first change to chunk `c` of file `id` since a snapshot
   // instant whose chunks are still being linked: links it into the snapshot
   // (store/chunk_cow.h). Cheap when no snapshot is pending.

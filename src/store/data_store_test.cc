@@ -47,6 +47,37 @@ TEST_P(DataStoreTest, NewFileIsEmpty) {
   EXPECT_EQ(*n, 0u);
 }
 
+// CreateFile: the creator's descriptor becomes the file's own (no reopen):
+// what is written through it is there after a reopen, under the same id.
+TEST_P(DataStoreTest, CreateFileKeepsTheCreatorsDescriptor) {
+  int fd = open((dir_ + "/tree/c").c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  auto made = store_->CreateFile(fd);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  std::shared_ptr<FileData> f = std::move(*made);
+  EXPECT_EQ(f->size(), 0u);
+  EXPECT_EQ(fcntl(fd, F_GETFD), FD_CLOEXEC);  // still open: the file's now
+  std::mt19937_64 rng(11);
+  Bytes data = RandomData(rng, 20000);
+  ASSERT_TRUE(f->Write(0, data).ok());
+  ASSERT_TRUE(f->Sync(false).ok());
+  const FileId id = f->id();
+  // An open of the same inode file meanwhile shares the FileData.
+  auto again = store_->OpenFile(InodeFd("c", false));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->get(), f.get());
+  again->reset();
+  f.reset();
+  EXPECT_EQ(fcntl(fd, F_GETFD), -1);  // closed with the FileData
+  Reopen();
+  auto back = OpenFile("c");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->id(), id);
+  Bytes model;
+  ModelWrite(model, 0, data);
+  ExpectSame(*back, model);
+}
+
 TEST_P(DataStoreTest, WriteReadAcrossChunksAndReopen) {
   std::mt19937_64 rng(7);
   auto f = NewFile("a");
