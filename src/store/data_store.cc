@@ -90,7 +90,7 @@ Result<int> DataStore::Impl::HashDirFd(const FileId& id, bool create, bool* crea
   auto opened = backing->OpenAt(objects_fd, hh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (!opened.ok() && opened.status().sys_errno() == ENOENT && create) {
     Status s = backing->MkdirAt(objects_fd, hh, 0700);
-    if (s.ok()) *created = true;
+    if (s.ok() && created != nullptr) *created = true;
     else if (s.sys_errno() != EEXIST) return s;
     opened = backing->OpenAt(objects_fd, hh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   }
@@ -161,7 +161,7 @@ Result<uint64_t> DataStore::RecoverTornBlocks() {
   return impl_->Recover();
 }
 
-Result<format::InodeRecord> DataStore::Impl::WriteNewInode(int inode_fd) {
+Result<format::InodeRecord> DataStore::Impl::WriteNewInode(int inode_fd, bool may_reopen) {
   if (options.read_only) return Status(Code::kFailedPrecondition, "volume is read-only", EROFS);
   // An id whose first chunks are already in the dirty log: the file's
   // first write then needs no log commit of its own (dirty_log.h).
@@ -171,10 +171,9 @@ Result<format::InodeRecord> DataStore::Impl::WriteNewInode(int inode_fd) {
   }
   uint8_t rec[format::kInodeSize];
   format::EncodeInode(*auth, r, rec);
-  // The creator's descriptor is usually writable: one pwrite. An O_PATH
-  // or read-only one (EBADF) is reopened privately.
+  // The creator's descriptor is usually writable: one pwrite.
   Status s = backing->PWrite(inode_fd, rec, sizeof rec, 0);
-  if (s.sys_errno() == EBADF) {
+  if (s.sys_errno() == EBADF && may_reopen) {
     CFS_ASSIGN_OR_RETURN(int fd, Reopen(backing, inode_fd, O_RDWR));
     s = backing->PWrite(fd, rec, sizeof rec, 0);
     (void)backing->Close(fd);
@@ -183,10 +182,11 @@ Result<format::InodeRecord> DataStore::Impl::WriteNewInode(int inode_fd) {
   return r;
 }
 
-Status DataStore::InitInodeFile(int inode_fd) { return impl_->WriteNewInode(inode_fd).status(); }
+Status DataStore::InitInodeFile(int inode_fd) { return impl_->WriteNewInode(inode_fd, true).status(); }
 
 Result<std::shared_ptr<FileData>> DataStore::CreateFile(int creator_fd) {
-  auto r = impl_->WriteNewInode(creator_fd);
+  // No reopen: the FileData keeps this descriptor, so it must be writable.
+  auto r = impl_->WriteNewInode(creator_fd, false);
   if (!r.ok()) {
     (void)impl_->backing->Close(creator_fd);
     return r.status();
@@ -258,8 +258,7 @@ Status DataStore::DeleteFileData(const FileId& id) {
   if (s.options.read_only) return Status(Code::kFailedPrecondition, "volume is read-only", EROFS);
   s.fds->EraseFrom(id, 0);
   std::string name = HexEncode(id);
-  bool made = false;
-  auto hh = s.HashDirFd(id, false, &made);  // the store's descriptor: not closed here
+  auto hh = s.HashDirFd(id);  // the store's descriptor: not closed here
   if (!hh.ok()) return hh.status().sys_errno() == ENOENT ? Status::Ok() : hh.status();
   auto dir = s.backing->OpenAt(*hh, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   Status st;
@@ -323,8 +322,7 @@ Status DataStore::Impl::SyncDirtyChunks() {
     auto& [rec, state] = entries[i];
     uint64_t w = state->written.load();
     std::string name = HexEncode(rec.id);
-    bool made = false;
-    auto hh = HashDirFd(rec.id, false, &made);
+    auto hh = HashDirFd(rec.id);
     if (!hh.ok()) return Status::Ok();  // deleted
     auto dir = backing->OpenAt(*hh, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!dir.ok()) return Status::Ok();

@@ -91,8 +91,9 @@ struct DataStore::Impl {
   // them (-1: not opened yet). HashDirFd gives one out.
   std::array<std::atomic<int>, 256> hash_dir_fds;
   // The descriptor of objects/<hh> for `id` (owned by the store); with
-  // `create`, the directory is made if missing and *created says so.
-  Result<int> HashDirFd(const FileId& id, bool create, bool* created);
+  // `create`, the directory is made if missing and *created (if given)
+  // says so.
+  Result<int> HashDirFd(const FileId& id, bool create = false, bool* created = nullptr);
 
   std::mutex files_mu;  // guards `files` and `pending_inode_fds`
   std::unordered_map<FileId, std::weak_ptr<FileData>, FileIdHash> files;
@@ -101,8 +102,10 @@ struct DataStore::Impl {
   uint64_t chunk_bytes() const { return uint64_t{options.chunk_blocks} * format::kBlock; }
   std::string FileDirName(const FileId& id) const;  // "<hh>/<id32>"
   Status SyncPendingInodes();
-  // A fresh inode record (new file id, size 0) written into `inode_fd`.
-  Result<format::InodeRecord> WriteNewInode(int inode_fd);
+  // A fresh inode record (new file id, size 0) written into `inode_fd`;
+  // with `may_reopen`, an O_PATH or read-only `inode_fd` is reopened
+  // privately for the write (else that is EBADF).
+  Result<format::InodeRecord> WriteNewInode(int inode_fd, bool may_reopen);
   // Before the first change to chunk `c` of file `id` since a snapshot
   // instant whose chunks are still being linked: links it into the snapshot
   // (store/chunk_cow.h). Cheap when no snapshot is pending.

@@ -76,6 +76,16 @@ TEST_P(DataStoreTest, CreateFileKeepsTheCreatorsDescriptor) {
   Bytes model;
   ModelWrite(model, 0, data);
   ExpectSame(*back, model);
+  // The descriptor must be writable: an O_PATH one is refused (and closed),
+  // never kept for a file whose size could then not be written.
+  int opath = open((dir_ + "/tree/p").c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(opath, 0);
+  close(opath);
+  opath = open((dir_ + "/tree/p").c_str(), O_PATH | O_CLOEXEC);
+  ASSERT_GE(opath, 0);
+  auto refused = store_->CreateFile(opath);
+  EXPECT_EQ(refused.status().sys_errno(), EBADF);
+  EXPECT_EQ(fcntl(opath, F_GETFD), -1);
 }
 
 TEST_P(DataStoreTest, WriteReadAcrossChunksAndReopen) {

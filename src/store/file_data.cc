@@ -330,8 +330,7 @@ Status FileData::Impl::SyncImpl(bool datasync) {
   if (dirs || parents) {
     Status s = store->backing->Fsync(dir, false);
     if (s.ok() && parents) {
-      bool made = false;
-      auto hh = store->HashDirFd(id, false, &made);
+      auto hh = store->HashDirFd(id);
       s = hh.ok() ? store->backing->Fsync(*hh, false) : hh.status();
       if (s.ok()) s = store->backing->Fsync(store->objects_fd, false);
     }

@@ -23,6 +23,9 @@ bool IsHousekeeping(std::string_view host_name) {
 
 std::string DirIdHex(const DirId& dir) { return HexEncode(ByteView(dir.data(), dir.size())); }
 
+// The host file system has no user xattrs (ENOTSUP is EOPNOTSUPP on Linux).
+bool NoUserXattrs(const Status& s) { return s.sys_errno() == ENOTSUP; }
+
 }  // namespace
 
 Tree::Tree(Backing* backing, std::unique_ptr<NameCodec> codec) : backing_(backing), codec_(std::move(codec)) {}
@@ -49,9 +52,7 @@ Status Tree::WriteNewDirId(int dirfd) {
 Status Tree::WriteDirIdOfNewDirectory(int dirfd) {
   DirId id = crypto::RandomArray<16>();
   Status s = backing_->Fsetxattr(dirfd, std::string(kDirIdXattr), id.data(), id.size(), XATTR_CREATE);
-  if (s.ok()) return s;
-  if (s.sys_errno() != ENOTSUP && s.sys_errno() != EOPNOTSUPP) return s;
-  return WriteNewDirId(dirfd);
+  return NoUserXattrs(s) ? WriteNewDirId(dirfd) : s;
 }
 
 Result<DirId> Tree::ReadDirId(int dirfd) {
@@ -64,9 +65,7 @@ Result<DirId> Tree::ReadDirId(int dirfd) {
     std::memcpy(id.data(), buf, sizeof(id));
     return id;
   }
-  if (x.status().sys_errno() != ENODATA && x.status().sys_errno() != ENOTSUP && x.status().sys_errno() != EOPNOTSUPP) {
-    return x.status();
-  }
+  if (x.status().sys_errno() != ENODATA && !NoUserXattrs(x.status())) return x.status();
   auto fd = backing_->OpenAt(dirfd, std::string(kDirIdFile), O_RDONLY | kNoFollow);
   if (!fd.ok()) return Status(Code::kDataLoss, "directory id unreadable: " + fd.status().message(), EIO);
   ScopedFd file(backing_, *fd);
