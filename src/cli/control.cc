@@ -202,7 +202,9 @@ std::function<void(fs::LiveMount*)> LiveControlHook(Context* ctx, const std::str
                                 {"auth_failures", c.auth_failures.load()},
                                 {"cow_breaks", c.cow_breaks.load()},
                                 {"torn_blocks_repaired", c.torn_blocks_repaired.load()},
-                                {"dirty_log_commits", c.dirty_log_commits.load()}}}};
+                                {"dirty_log_commits", c.dirty_log_commits.load()},
+                                {"syncs_ahead", c.syncs_ahead.load()},
+                                {"syncs_joined", c.syncs_joined.load()}}}};
       }
       if (op == "snapshot") {
         Result<nlohmann::json> r = LiveSnapshot(*ctx, cluster_id, live, req);

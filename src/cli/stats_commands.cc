@@ -65,7 +65,8 @@ Result<std::string> Resolve(const std::string& path) {
 
 // Counter names in a fixed order (the JSON object is sorted by name).
 constexpr const char* kCounters[] = {"bytes_read",   "bytes_written", "blocks_encrypted",     "blocks_decrypted",
-                                     "auth_failures", "cow_breaks",   "torn_blocks_repaired", "dirty_log_commits"};
+                                     "auth_failures", "cow_breaks",   "torn_blocks_repaired", "dirty_log_commits",
+                                     "syncs_ahead",   "syncs_joined"};
 
 }  // namespace
 
@@ -98,7 +99,9 @@ void RegisterStatsCommand(CLI::App& app, const SnapshotCliHooks& hooks) {
   sub->footer(
       "Examples:\n  cipherfs stats /srv/orders\n  cipherfs stats /srv/orders --output json\n"
       "Counters: bytes_read, bytes_written, blocks_encrypted, blocks_decrypted, auth_failures,\n"
-      "cow_breaks, torn_blocks_repaired, dirty_log_commits (since the daemon started).");
+      "cow_breaks, torn_blocks_repaired, dirty_log_commits, syncs_ahead (chunk syncs started\n"
+      "right after a log write, before its fdatasync arrives), syncs_joined (fdatasyncs answered\n"
+      "by such a sync; all since the daemon started).");
   hooks.add_common(sub);
   auto mountpoint = std::make_shared<std::string>();
   sub->add_option("MOUNTPOINT", *mountpoint, "a cipherfs mountpoint")->required();

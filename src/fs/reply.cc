@@ -45,6 +45,7 @@ int SendReply(fuse_req_t req, const Result<Reply>& result) {
             fuse_reply_none(req);
             return 0;
           },
+          [&](const ReplyLater&) { return 0; },
       },
       result.value());
 }

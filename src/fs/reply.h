@@ -28,9 +28,10 @@ struct ReplyXattrSize { size_t size; };
 struct ReplyLseek { off_t offset; };
 struct ReplyOk {};    // fuse_reply_err(0)
 struct ReplyNone {};  // fuse_reply_none (forget)
+struct ReplyLater {};  // nothing now: the request was handed on, whoever holds it replies
 
 using Reply = std::variant<ReplyEntry, ReplyAttr, ReplyOpen, ReplyCreate, ReplyWrite, ReplyBuf, ReplyBytes,
-                           ReplyReadlink, ReplyStatfs, ReplyXattrSize, ReplyLseek, ReplyOk, ReplyNone>;
+                           ReplyReadlink, ReplyStatfs, ReplyXattrSize, ReplyLseek, ReplyOk, ReplyNone, ReplyLater>;
 
 // Sends exactly one reply for `req`. Returns the libfuse result (negative
 // errno if the kernel no longer waits, e.g. interrupted).

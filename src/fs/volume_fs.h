@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -105,9 +106,16 @@ class VolumeFs {
   Result<Reply> Create(const Caller& c, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);
   Result<Reply> Open(fuse_ino_t ino, fuse_file_info* fi);
   Result<Reply> Read(fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
-  Result<Reply> Write(fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi);
+  // `*sync_ahead` (if given) is set to the file when its fsync is expected
+  // next (FileData::WantsSyncAhead): the caller runs SyncAhead after the reply.
+  Result<Reply> Write(fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi,
+                      std::shared_ptr<store::FileData>* sync_ahead = nullptr);
   Result<Reply> Release(fuse_ino_t ino, fuse_file_info* fi);
-  Result<Reply> Fsync(fuse_ino_t ino, int datasync, fuse_file_info* fi);
+  // With `reply_later`, a datasync that a sync ahead in flight covers
+  // returns ReplyLater: `reply_later` is then called once, with the result,
+  // when that sync ends (FileData::JoinSyncAhead).
+  Result<Reply> Fsync(fuse_ino_t ino, int datasync, fuse_file_info* fi,
+                      const std::function<void(const Status&)>& reply_later = {});
   Result<Reply> Fallocate(fuse_ino_t ino, int mode, off_t off, off_t len, fuse_file_info* fi);
   Result<Reply> Lseek(fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi);
 

@@ -124,13 +124,16 @@ Result<Reply> VolumeFs::Read(fuse_ino_t, size_t size, off_t off, fuse_file_info*
   return Reply(ReplyBuf{buf.data(), n});
 }
 
-Result<Reply> VolumeFs::Write(fuse_ino_t, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
+Result<Reply> VolumeFs::Write(fuse_ino_t, const char* buf, size_t size, off_t off, fuse_file_info* fi,
+                              std::shared_ptr<store::FileData>* sync_ahead) {
   FileHandle& h = HandleOf(fi);
   ByteView data(reinterpret_cast<const uint8_t*>(buf), size);
   CFS_ASSIGN_OR_RETURN(size_t n, h.data->Write(uint64_t(off), data));
   TouchMtime(*h.inode);
   if ((h.flags & O_DSYNC) != 0) {  // O_SYNC includes the O_DSYNC bit
     CFS_RETURN_IF_ERROR(h.data->Sync((h.flags & O_SYNC) != O_SYNC));
+  } else if (sync_ahead != nullptr && h.data->WantsSyncAhead()) {
+    *sync_ahead = h.data;  // a reference: the kernel may release the handle once we reply
   }
   return Reply(ReplyWrite{n});
 }
@@ -144,8 +147,17 @@ Result<Reply> VolumeFs::Release(fuse_ino_t, fuse_file_info* fi) {
   return Reply(ReplyOk{});
 }
 
-Result<Reply> VolumeFs::Fsync(fuse_ino_t, int datasync, fuse_file_info* fi) {
+Result<Reply> VolumeFs::Fsync(fuse_ino_t, int datasync, fuse_file_info* fi,
+                              const std::function<void(const Status&)>& reply_later) {
   FileHandle& h = HandleOf(fi);
+  if (datasync != 0 && reply_later) {
+    bool entry_durable;
+    {
+      std::lock_guard<std::mutex> lock(h.inode->mu);
+      entry_durable = h.inode->undurable_parents.empty();
+    }
+    if (entry_durable && h.data->JoinSyncAhead(reply_later)) return Reply(ReplyLater{});
+  }
   // fdatasync need not make the mtime durable (release writes it):
   // one syscall less per commit of a database.
   if (datasync == 0) CFS_RETURN_IF_ERROR(PersistMtime(*h.inode));

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -47,6 +48,8 @@ struct DataCounters {
   std::atomic<uint64_t> blocks_encrypted{0}, blocks_decrypted{0};
   std::atomic<uint64_t> auth_failures{0}, cow_breaks{0}, torn_blocks_repaired{0};
   std::atomic<uint64_t> dirty_log_commits{0};
+  // FileData::SyncAhead runs, and datasyncs answered by one (JoinSyncAhead).
+  std::atomic<uint64_t> syncs_ahead{0}, syncs_joined{0};
 };
 
 class FileData;
@@ -145,6 +148,20 @@ class FileData {
   // Data, tags, chunk headers and the inode file are durable on return.
   // A write error seen on the backing side since the last Sync is returned.
   Status Sync(bool datasync);
+  // True right after the first write since a Sync, when the sync cycle
+  // before it had one or two writes: a log (WAL, redo log) whose fsync
+  // comes next. Cheap; a hint only.
+  bool WantsSyncAhead() const;
+  // A head start for that fsync: syncs the chunks written since the last
+  // Sync (not the size nor directory entries), so the device flush runs
+  // while the caller's fsync is still on its way. An error goes to the
+  // fsyncs that joined, else to the next Sync.
+  void SyncAhead();
+  // For a datasync: if a SyncAhead in flight makes durable everything a
+  // Sync(true) would now, registers `done` to be called with its result
+  // (on the SyncAhead's thread, once) and returns true; else false (the
+  // caller runs Sync; `done` is dropped uncalled).
+  bool JoinSyncAhead(std::function<void(const Status&)> done);
   // Bytes of backing storage holding written blocks (for st_blocks).
   uint64_t AllocatedBytes() const;
 

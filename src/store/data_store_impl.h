@@ -62,6 +62,9 @@ struct ChunkState {
   std::vector<uint64_t> wrote_bits, punched_bits;
   uint64_t sync_floor = 0;
   bool sync_failed = false;
+  // Serializes this chunk's fdatasyncs, so that a sync finding its writes
+  // covered by one that just ended (a sync ahead) skips its own flush.
+  std::mutex sync_mu;
 
   std::atomic<uint64_t> finished_changes{0};  // writes and punches ended (UnsyncedMark)
   std::atomic<uint64_t> seq{0};  // largest seq used in this chunk
@@ -157,6 +160,10 @@ struct FileData::Impl {
   Status poison;              // written data lost after a failed sync: every Sync fails
   bool inode_sync_failed = false;
   bool all_chunks_loaded = false;
+  // Writes since the last Sync began, and how many the sync cycle before
+  // had: a file synced after every write or two is a log (WantsSyncAhead).
+  std::atomic<uint32_t> cycle_writes{0};
+  std::atomic<uint32_t> last_cycle_writes{0};
   // False until the first Sync took over what earlier FileData objects of
   // this file (closed since) left unsynced: dirty chunks in the log, chunk
   // directory entries, the size.
@@ -199,8 +206,34 @@ struct FileData::Impl {
   Status WriteBlocks(ChunkState& cs, uint32_t b0, uint32_t n, const uint8_t* plain);
   Status PunchBlocks(ChunkState& cs, uint32_t b0, uint32_t n);
 
+  // A SyncAhead in flight (at most one per file; `ahead` under mu): the
+  // chunks it syncs, each with its sync state and the count of finished
+  // writes it covers at least, and the fsyncs that joined it.
+  struct Ahead {
+    std::map<uint64_t, std::pair<std::shared_ptr<ChunkSyncState>, uint64_t>> covers;
+    std::vector<std::function<void(const Status&)>> joined;
+  };
+  std::shared_ptr<Ahead> ahead;
+
   // File-level helpers (file_data.cc).
   Status SyncImpl(bool datasync);
+  // The chunks in `unsynced`, and the dirty ones among them with their
+  // sync state and finished writes.
+  struct SyncJob {
+    std::shared_ptr<ChunkState> state;
+    std::shared_ptr<ChunkSyncState> sync;
+    uint64_t written;
+  };
+  struct SyncBatch {
+    std::vector<std::shared_ptr<ChunkState>> states;
+    std::vector<SyncJob> jobs;
+  };
+  SyncBatch CollectUnsynced();
+  // Syncs the batch's jobs; its chunks found clean afterwards leave `unsynced`.
+  Status SyncBatchChunks(const SyncBatch& batch);
+  // Can `ahead` (mu held) make durable every finished write of this file
+  // that a datasync must cover? Looks at `states` (the chunks in unsynced).
+  bool AheadCovers(const Ahead& a, const std::vector<std::shared_ptr<ChunkState>>& states);
   Status SyncChunk(ChunkState& cs, ChunkSyncState& sync);
   // After a failed fdatasync: are the blocks written/punched since the last
   // good sync still on disk? (kDataLoss if not.)

@@ -207,11 +207,16 @@ Result<size_t> FileData::Write(uint64_t offset, ByteView data) {
     return s;
   }
   f.store->counters.bytes_written.fetch_add(data.size(), std::memory_order_relaxed);
+  f.cycle_writes.fetch_add(1);
   return data.size();
 }
 
 Status FileData::Impl::SyncChunk(ChunkState& cs, ChunkSyncState& sync) {
   uint64_t w = sync.written.load();
+  std::lock_guard<std::mutex> serial(cs.sync_mu);
+  // A sync that started after our writes ended (a sync ahead) succeeded
+  // while we waited: they are durable.
+  if (sync.synced.load() >= w) return Status::Ok();
   auto fd = Fd(cs.index, false);
   if (!fd.ok()) return fd.status().sys_errno() == ENOENT ? Status::Ok() : fd.status();  // truncated away
   bool retry;
@@ -255,8 +260,53 @@ bool FileData::Impl::AdoptDirtyChunks() {
   return any;
 }
 
+FileData::Impl::SyncBatch FileData::Impl::CollectUnsynced() {
+  SyncBatch batch;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    for (auto it = unsynced.begin(); it != unsynced.end();) {
+      auto cs = chunks.find(*it);
+      if (cs == chunks.end()) {
+        it = unsynced.erase(it);  // truncated away (a new write of it marks it again)
+        continue;
+      }
+      batch.states.push_back(cs->second);
+      ++it;
+    }
+  }
+  for (auto& cs : batch.states) {
+    std::lock_guard<std::mutex> l(cs->mu);
+    if (cs->sync && cs->sync->Dirty()) batch.jobs.push_back({cs, cs->sync, cs->sync->written.load()});
+  }
+  return batch;
+}
+
+Status FileData::Impl::SyncBatchChunks(const SyncBatch& batch) {
+  const auto& jobs = batch.jobs;
+  Status first = ParallelSync(jobs.size(), [&](size_t i) -> Status {
+    return SyncChunk(*jobs[i].state, *jobs[i].sync);
+  });
+  // A chunk leaves the set only if clean, still the one loaded, and no
+  // write or punch of it ended since it was checked (such a one is marked
+  // again, or stays). `mu` and a chunk's mu are never held together here.
+  for (auto& cs : batch.states) {
+    uint64_t changes = cs->finished_changes.load();
+    bool dirty;
+    {
+      std::lock_guard<std::mutex> cl(cs->mu);
+      dirty = cs->sync && cs->sync->Dirty();
+    }
+    if (dirty) continue;
+    std::lock_guard<std::mutex> l(mu);
+    auto it = chunks.find(cs->index);
+    if (it != chunks.end() && it->second == cs && cs->finished_changes.load() == changes) unsynced.erase(cs->index);
+  }
+  return first;
+}
+
 Status FileData::Impl::SyncImpl(bool datasync) {
   if (store->options.read_only) return Status::Ok();
+  last_cycle_writes.store(cycle_writes.exchange(0));
   {
     std::lock_guard<std::mutex> l(mu);
     if (!poison.ok()) return poison;
@@ -273,46 +323,7 @@ Status FileData::Impl::SyncImpl(bool datasync) {
     dir_dirty |= have_dir;
     parent_dirty |= have_dir;
   }
-  std::vector<std::shared_ptr<ChunkState>> states;
-  {
-    std::lock_guard<std::mutex> l(mu);
-    for (auto it = unsynced.begin(); it != unsynced.end();) {
-      auto cs = chunks.find(*it);
-      if (cs == chunks.end()) {
-        it = unsynced.erase(it);  // truncated away (a new write of it marks it again)
-        continue;
-      }
-      states.push_back(cs->second);
-      ++it;
-    }
-  }
-  struct Job {
-    std::shared_ptr<ChunkState> state;
-    std::shared_ptr<ChunkSyncState> sync;
-  };
-  std::vector<Job> jobs;
-  for (auto& cs : states) {
-    std::lock_guard<std::mutex> l(cs->mu);
-    if (cs->sync && cs->sync->Dirty()) jobs.push_back({cs, cs->sync});
-  }
-  Status first = ParallelSync(jobs.size(), [&](size_t i) -> Status {
-    return SyncChunk(*jobs[i].state, *jobs[i].sync);
-  });
-  // A chunk leaves the set only if clean, still the one loaded, and no
-  // write or punch of it ended since it was checked (such a one is marked
-  // again, or stays). `mu` and a chunk's mu are never held together here.
-  for (auto& cs : states) {
-    uint64_t changes = cs->finished_changes.load();
-    bool dirty;
-    {
-      std::lock_guard<std::mutex> cl(cs->mu);
-      dirty = cs->sync && cs->sync->Dirty();
-    }
-    if (dirty) continue;
-    std::lock_guard<std::mutex> l(mu);
-    auto it = chunks.find(cs->index);
-    if (it != chunks.end() && it->second == cs && cs->finished_changes.load() == changes) unsynced.erase(cs->index);
-  }
+  Status first = SyncBatchChunks(CollectUnsynced());
   if (first.code() == Code::kDataLoss) {
     std::lock_guard<std::mutex> l(mu);
     if (poison.ok()) poison = first;
@@ -360,6 +371,88 @@ Status FileData::Impl::SyncImpl(bool datasync) {
     sticky = Status::Ok();
   }
   return first;
+}
+
+bool FileData::WantsSyncAhead() const {
+  uint32_t before = impl_->last_cycle_writes.load();
+  return impl_->cycle_writes.load() == 1 && before >= 1 && before <= 2;
+}
+
+void FileData::SyncAhead() {
+  Impl& f = *impl_;
+  if (f.store->options.read_only) return;
+  {
+    std::lock_guard<std::mutex> l(f.mu);
+    // One at a time; after a data loss or before the first Sync adopted
+    // what earlier opens left, the Sync to come has more to do.
+    if (f.ahead || !f.poison.ok() || !f.adopted) return;
+  }
+  Impl::SyncBatch batch = f.CollectUnsynced();
+  if (batch.jobs.empty()) return;
+  auto ahead = std::make_shared<Impl::Ahead>();
+  for (const auto& job : batch.jobs) ahead->covers[job.state->index] = {job.sync, job.written};
+  {
+    std::lock_guard<std::mutex> l(f.mu);
+    if (f.ahead) return;
+    f.ahead = ahead;
+  }
+  f.store->counters.syncs_ahead.fetch_add(1, std::memory_order_relaxed);
+  Status s = f.SyncBatchChunks(batch);
+  std::vector<std::function<void(const Status&)>> joined;
+  {
+    std::lock_guard<std::mutex> l(f.mu);
+    joined.swap(ahead->joined);
+    f.ahead.reset();
+    if (s.code() == Code::kDataLoss && f.poison.ok()) f.poison = s;
+  }
+  // With no fsync waiting, the error waits for the next Sync; a waiting
+  // one reports it (and the chunk's next sync retries with the check of
+  // VerifyAfterFailedSync).
+  if (!s.ok() && joined.empty()) f.NoteError(s);
+  for (auto& done : joined) done(s);
+  Status c = f.store->MaybeCompact();
+  if (!c.ok()) log::Warn("dirty log compaction: {}", c.ToString());
+}
+
+bool FileData::Impl::AheadCovers(const Ahead& a, const std::vector<std::shared_ptr<ChunkState>>& states) {
+  for (const auto& cs : states) {
+    std::lock_guard<std::mutex> l(cs->mu);
+    if (!cs->sync || !cs->sync->Dirty()) continue;
+    auto it = a.covers.find(cs->index);
+    if (it == a.covers.end() || it->second.first != cs->sync || it->second.second < cs->sync->written.load()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool FileData::JoinSyncAhead(std::function<void(const Status&)> done) {
+  Impl& f = *impl_;
+  std::vector<std::shared_ptr<ChunkState>> states;
+  std::shared_ptr<Impl::Ahead> a;
+  {
+    std::lock_guard<std::mutex> l(f.mu);
+    // Only a sync of chunks and nothing else: no chunk directory entry,
+    // size or earlier error to make durable or report.
+    if (!f.ahead || !f.poison.ok() || !f.sticky.ok() || !f.adopted || f.dir_dirty || f.parent_dirty ||
+        f.size_version != f.size_synced || f.inode_sync_failed) {
+      return false;
+    }
+    a = f.ahead;
+    for (uint64_t c : f.unsynced) {
+      auto it = f.chunks.find(c);
+      if (it != f.chunks.end()) states.push_back(it->second);
+    }
+  }
+  // The chunk locks are taken without `mu` (lock order); a write ending
+  // after this check ended after the fsync began, which need not cover it.
+  if (!f.AheadCovers(*a, states)) return false;
+  std::lock_guard<std::mutex> l(f.mu);
+  if (f.ahead != a) return false;  // it ended meanwhile: a plain Sync is cheap now
+  a->joined.push_back(std::move(done));
+  f.last_cycle_writes.store(f.cycle_writes.exchange(0));
+  f.store->counters.syncs_joined.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 Status FileData::Sync(bool datasync) {

@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -115,6 +116,11 @@ class FaultBacking final : public store::Backing {
   // Number of host files with changes not yet fsynced.
   size_t unsynced_files() const;
 
+  // Runs at the start of every Fsync, before its fault check and outside
+  // the lock (another thread's calls go on): holds a sync in flight while a
+  // test acts. Empty: none.
+  void SetFsyncHook(std::function<void()> hook);
+
   // --- Counting ---
   // Calls of `kind` since construction or ResetCounts (kAny: all calls).
   uint64_t calls(OpKind kind) const;
@@ -199,6 +205,7 @@ class FaultBacking final : public store::Backing {
   store::Backing* const inner_;
   const FaultOptions options_;
   mutable std::mutex mu_;
+  std::function<void()> fsync_hook_;  // guarded by mu_
   // Everything below is guarded by mu_.
   std::array<uint64_t, size_t(OpKind::kCount_)> counts_{};
   Armed fail_;

@@ -49,7 +49,18 @@ Status FaultBacking::PWrite(int fd, const void* buf, size_t count, off_t offset)
   return s;
 }
 
+void FaultBacking::SetFsyncHook(std::function<void()> hook) {
+  Lock lock(mu_);
+  fsync_hook_ = std::move(hook);
+}
+
 Status FaultBacking::Fsync(int fd, bool datasync) {
+  std::function<void()> hook;
+  {
+    Lock lock(mu_);
+    hook = fsync_hook_;
+  }
+  if (hook) hook();
   Lock lock(mu_);
   CFS_RETURN_IF_ERROR(EnterLocked(OpKind::kFsync, datasync ? "fdatasync" : "fsync", fd));
   if (options_.real_fsync) {
