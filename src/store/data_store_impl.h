@@ -11,6 +11,8 @@
 //     (never in the other order; held only for short work)
 //   DataStore::Impl::snapshot_mu, then SnapshotLinks' mutex (a writer
 //     holds cow_mu exclusively while it preserves a chunk)
+//   ChunkState::sync_mu (held across a chunk's fdatasync, taken with no
+//     other lock held; writers never wait for it)
 //   DirtyLog and FdCache internal mutexes (leaves)
 #pragma once
 
