@@ -47,7 +47,7 @@ bool Vanished(const Status& s) { return s.sys_errno() == ENOENT; }
 
 }  // namespace
 
-Status BreakChunkCow(Backing* backing, int dirfd, const std::string& name, int src_fd) {
+Status BreakChunkCow(Backing* backing, int dirfd, const std::string& name, int src_fd, bool sync_dir) {
   const std::string tmp = name + ".cow";
   Status gone = backing->UnlinkAt(dirfd, tmp, 0);  // a stale copy of a killed daemon
   if (!gone.ok() && gone.sys_errno() != ENOENT) return gone;
@@ -62,7 +62,7 @@ Status BreakChunkCow(Backing* backing, int dirfd, const std::string& name, int s
     (void)backing->UnlinkAt(dirfd, tmp, 0);
     return s.WithContext("copy-on-write break of chunk " + name);
   }
-  return backing->Fsync(dirfd, false);
+  return sync_dir ? backing->Fsync(dirfd, false) : Status::Ok();
 }
 
 void SnapshotLinks::NoteFailure(const Status& s) {

@@ -1,8 +1,11 @@
 // Copy-on-write of chunk files (DESIGN.md section 4b, docs/snapshots.md):
 // - BreakChunkCow: copies `name` (open as `src_fd`) to `<name>.cow` in the
 //   same directory, data ranges only (holes stay holes), syncs it, renames
-//   it over `name` and syncs the directory. On failure the original is
-//   untouched.
+//   it over `name` and, with `sync_dir`, syncs the directory. On failure
+//   the original is untouched. Without `sync_dir` the caller syncs the
+//   directory before it reports a write to the new file durable: until
+//   then a power cut may bring back the shared original, which holds
+//   exactly what the copy held.
 // - SnapshotLinks: the chunks owed to a snapshot of a mounted volume whose
 //   write barrier is over but whose chunk files are not all linked yet (the
 //   O(1) write pause): the data path preserves a chunk (links its file as
@@ -22,7 +25,7 @@
 
 namespace cfs::store {
 
-Status BreakChunkCow(Backing* backing, int dirfd, const std::string& name, int src_fd);
+Status BreakChunkCow(Backing* backing, int dirfd, const std::string& name, int src_fd, bool sync_dir = true);
 
 class SnapshotLinks {
  public:

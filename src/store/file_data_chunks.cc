@@ -174,10 +174,17 @@ Status FileData::Impl::BreakCow(ChunkState& cs) {
   CFS_ASSIGN_OR_RETURN(struct stat st, store->backing->Fstat(fd->fd()));
   if (st.st_nlink <= 1) return Status::Ok();
   CFS_ASSIGN_OR_RETURN(int dir, OpenDir(false));
-  Status s = BreakChunkCow(store->backing, dir, std::to_string(cs.index), fd->fd());
-  // Even on failure: the rename may have happened (a failed directory sync),
-  // and the cached descriptor must never be the snapshot's file.
+  // The rename is made durable by the file's next sync (dir_dirty), as a
+  // new chunk file's entry is: a flush less on the write path per chunk a
+  // snapshot shares (each shipment of a replica breaks every chunk written).
+  Status s = BreakChunkCow(store->backing, dir, std::to_string(cs.index), fd->fd(), /*sync_dir=*/false);
+  // Even on failure: the rename may have happened, and the cached
+  // descriptor must never be the snapshot's file.
   store->fds->Erase(id, cs.index);
+  {
+    std::lock_guard<std::mutex> l(mu);
+    dir_dirty = true;
+  }
   CFS_RETURN_IF_ERROR(s);
   store->counters.cow_breaks.fetch_add(1, std::memory_order_relaxed);
   log::Debug("copy-on-write break: file {} chunk {}", HexEncode(id), cs.index);
