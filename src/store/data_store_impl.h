@@ -233,8 +233,9 @@ struct FileData::Impl {
   SyncBatch CollectUnsynced();
   // Syncs the batch's jobs; its chunks found clean afterwards leave `unsynced`.
   Status SyncBatchChunks(const SyncBatch& batch);
-  // Can `ahead` (mu held) make durable every finished write of this file
-  // that a datasync must cover? Looks at `states` (the chunks in unsynced).
+  // Does `a` make durable every finished write of `states` (the chunks in
+  // unsynced) that a datasync must cover? Takes each chunk's mu, so the
+  // caller must not hold `mu` (lock order).
   bool AheadCovers(const Ahead& a, const std::vector<std::shared_ptr<ChunkState>>& states);
   Status SyncChunk(ChunkState& cs, ChunkSyncState& sync);
   // After a failed fdatasync: are the blocks written/punched since the last

@@ -7,32 +7,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store/backing.h"
-#include "store/data_store.h"
-#include "store_fixture.h"
-#include "support/fault_backing.h"
+#include "fault_file_fixture.h"
 
 namespace cfs::test {
 namespace {
 
-class CowBreakSyncTest : public ::testing::TestWithParam<bool> {  // param: encrypted
+class CowBreakSyncTest : public FaultFileTest {
  protected:
   void SetUp() override {
-    vol_ = std::make_unique<StoreVolume>(GetParam(), 16);
-    auto ds = vol_->Open(&fb_);
-    ASSERT_TRUE(ds.ok()) << ds.status().ToString();
-    ds_ = std::move(ds).value();
-    auto f = vol_->CreateFile(&fb_, ds_.get(), 0);
-    ASSERT_TRUE(f.ok()) << f.status().ToString();
-    f_ = std::move(f).value();
+    FaultFileTest::SetUp();
     ASSERT_TRUE(f_->Write(0, Bytes(32 * 1024, 0x11)).ok());
     ASSERT_TRUE(f_->Sync(false).ok());
-  }
-  void TearDown() override {
-    f_.reset();
-    if (ds_) {
-      EXPECT_TRUE(ds_->CloseClean().ok());
-    }
   }
   // What a snapshot does to chunk 0: a second link, and a new cow epoch.
   void ShareChunk0() {
@@ -42,13 +27,6 @@ class CowBreakSyncTest : public ::testing::TestWithParam<bool> {  // param: encr
     ds_->BumpCowEpoch();
     ds_->EndWriteBarrier();
   }
-  uint64_t Fsyncs() const { return fb_.calls(OpKind::kFsync); }
-
-  store::PosixBacking posix_;
-  FaultBacking fb_{&posix_};
-  std::unique_ptr<StoreVolume> vol_;
-  std::unique_ptr<store::DataStore> ds_;
-  std::shared_ptr<store::FileData> f_;
 };
 
 TEST_P(CowBreakSyncTest, TheBreakSyncsTheCopyAndTheNextSyncTheDirectory) {
@@ -73,8 +51,7 @@ TEST_P(CowBreakSyncTest, TheBreakSyncsTheCopyAndTheNextSyncTheDirectory) {
   EXPECT_EQ(Fsyncs(), before + 1);
 }
 
-INSTANTIATE_TEST_SUITE_P(Both, CowBreakSyncTest, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Encrypted" : "Plain"; });
+INSTANTIATE_TEST_SUITE_P(Both, CowBreakSyncTest, ::testing::Bool(), EncryptedName);
 
 }  // namespace
 }  // namespace cfs::test

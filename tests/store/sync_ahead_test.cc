@@ -8,14 +8,12 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
 
-#include "store/backing.h"
-#include "store/data_store.h"
-#include "store_fixture.h"
-#include "support/fault_backing.h"
+#include "fault_file_fixture.h"
 
 namespace cfs::test {
 namespace {
@@ -59,16 +57,10 @@ class FsyncLatch {
   bool used_ = false, entered_ = false, released_ = false;
 };
 
-class SyncAheadTest : public ::testing::TestWithParam<bool> {  // param: encrypted
+class SyncAheadTest : public FaultFileTest {
  protected:
   void SetUp() override {
-    vol_ = std::make_unique<StoreVolume>(GetParam(), 16);
-    auto ds = vol_->Open(&fb_);
-    ASSERT_TRUE(ds.ok()) << ds.status().ToString();
-    ds_ = std::move(ds).value();
-    auto f = vol_->CreateFile(&fb_, ds_.get(), 0);
-    ASSERT_TRUE(f.ok()) << f.status().ToString();
-    f_ = std::move(f).value();
+    FaultFileTest::SetUp();
     // The file's size covers the blocks written below, and a first cycle
     // of one write: the next lone write is a log write.
     ASSERT_TRUE(f_->Write(0, Pattern(1, 64 * 1024)).ok());
@@ -76,26 +68,22 @@ class SyncAheadTest : public ::testing::TestWithParam<bool> {  // param: encrypt
     ASSERT_TRUE(f_->Write(0, Pattern(2, 8192)).ok());
     ASSERT_TRUE(f_->Sync(true).ok());
   }
-  void TearDown() override {
-    f_.reset();
-    if (ds_) {
-      EXPECT_TRUE(ds_->CloseClean().ok());
-    }
-    ds_.reset();
-  }
-  uint64_t Fsyncs() const { return fb_.calls(OpKind::kFsync); }
   Bytes ReadBack(uint64_t off, size_t n) {
     Bytes out(n);
     auto r = f_->Read(off, n, out.data());
     EXPECT_TRUE(r.ok() && *r == n);
     return out;
   }
-
-  store::PosixBacking posix_;
-  FaultBacking fb_{&posix_};
-  std::unique_ptr<StoreVolume> vol_;
-  std::unique_ptr<store::DataStore> ds_;
-  std::shared_ptr<store::FileData> f_;
+  // Runs SyncAhead on another thread, holds its first flush, runs `act`,
+  // then lets the flush go and waits for the sync ahead to end.
+  void WithSyncAheadHeld(const std::function<void()>& act) {
+    FsyncLatch latch(&fb_);
+    std::thread ahead([&] { f_->SyncAhead(); });
+    latch.WaitEntered();
+    act();
+    latch.Release();
+    ahead.join();
+  }
 };
 
 TEST_P(SyncAheadTest, WantedOnlyForTheFirstWriteAfterASmallSyncCycle) {
@@ -128,16 +116,11 @@ TEST_P(SyncAheadTest, DatasyncJoinsTheSyncInFlightAndGetsItsResult) {
   uint64_t before = Fsyncs();
   std::promise<Status> answered;
   auto answer = answered.get_future();
-  {
-    FsyncLatch latch(&fb_);
-    std::thread ahead([&] { f_->SyncAhead(); });
-    latch.WaitEntered();
+  WithSyncAheadHeld([&] {
     ASSERT_TRUE(f_->JoinSyncAhead([&](const Status& s) { answered.set_value(s); }));
     EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout)
         << "answered before the flush ended";
-    latch.Release();
-    ahead.join();
-  }
+  });
   ASSERT_EQ(answer.wait_for(std::chrono::seconds(0)), std::future_status::ready);
   EXPECT_TRUE(answer.get().ok());
   EXPECT_EQ(Fsyncs(), before + 1);
@@ -147,15 +130,10 @@ TEST_P(SyncAheadTest, DatasyncJoinsTheSyncInFlightAndGetsItsResult) {
 
 TEST_P(SyncAheadTest, WriteEndingAfterTheSyncAheadBeganIsNotCovered) {
   ASSERT_TRUE(f_->Write(8192, Pattern(9, 8192)).ok());
-  {
-    FsyncLatch latch(&fb_);
-    std::thread ahead([&] { f_->SyncAhead(); });
-    latch.WaitEntered();
+  WithSyncAheadHeld([&] {
     ASSERT_TRUE(f_->Write(16384, Pattern(10, 4096)).ok());  // same chunk, after the flush began
     EXPECT_FALSE(f_->JoinSyncAhead([](const Status&) { ADD_FAILURE() << "joined a sync that misses a write"; }));
-    latch.Release();
-    ahead.join();
-  }
+  });
   // (The held fdatasync ran after that write, so the host made it durable;
   // the store cannot know, and must flush again.)
   uint64_t before = Fsyncs();
@@ -167,14 +145,9 @@ TEST_P(SyncAheadTest, WriteEndingAfterTheSyncAheadBeganIsNotCovered) {
 
 TEST_P(SyncAheadTest, NoJoinWhenTheSizeMustBeSyncedToo) {
   ASSERT_TRUE(f_->Write(64 * 1024, Pattern(11, 8192)).ok());  // extends the file
-  {
-    FsyncLatch latch(&fb_);
-    std::thread ahead([&] { f_->SyncAhead(); });
-    latch.WaitEntered();
+  WithSyncAheadHeld([&] {
     EXPECT_FALSE(f_->JoinSyncAhead([](const Status&) { ADD_FAILURE() << "joined without the size"; }));
-    latch.Release();
-    ahead.join();
-  }
+  });
   ASSERT_TRUE(f_->Sync(true).ok());
   EXPECT_EQ(fb_.unsynced_files(), 0u);
   EXPECT_EQ(f_->size(), 64u * 1024 + 8192);
@@ -185,14 +158,8 @@ TEST_P(SyncAheadTest, FailedSyncAheadIsReportedToTheJoinedDatasync) {
   fb_.FailNth(OpKind::kFsync, 1, EIO);
   std::promise<Status> answered;
   auto answer = answered.get_future();
-  {
-    FsyncLatch latch(&fb_);
-    std::thread ahead([&] { f_->SyncAhead(); });
-    latch.WaitEntered();
-    ASSERT_TRUE(f_->JoinSyncAhead([&](const Status& s) { answered.set_value(s); }));
-    latch.Release();
-    ahead.join();
-  }
+  WithSyncAheadHeld([&] { ASSERT_TRUE(f_->JoinSyncAhead([&](const Status& s) { answered.set_value(s); })); });
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(0)), std::future_status::ready);
   Status s = answer.get();
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(s.sys_errno(), EIO);
@@ -211,8 +178,7 @@ TEST_P(SyncAheadTest, FailedSyncAheadWithoutJoinerFailsTheNextSync) {
   EXPECT_EQ(ReadBack(8192, 8192), Pattern(13, 8192));
 }
 
-INSTANTIATE_TEST_SUITE_P(Both, SyncAheadTest, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Encrypted" : "Plain"; });
+INSTANTIATE_TEST_SUITE_P(Both, SyncAheadTest, ::testing::Bool(), EncryptedName);
 
 }  // namespace
 }  // namespace cfs::test
