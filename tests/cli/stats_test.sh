@@ -47,8 +47,24 @@ expect "blocks_encrypted >= 256 after 1 MiB (got $enc)" ge "$enc" 256
 expect "no auth failures" [ "$(counter auth_failures)" = 0 ]
 json=$("$CIPHERFS" stats "$MNT" --output json)
 expect "json names the cluster" python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert d['Cluster']=='st' and d['Mountpoint']=='$MNT'" "$json"
+# A log: one 8 KiB write then fdatasync, 200 times. From the second cycle
+# on, each write gets a sync ahead; an fdatasync that arrives while that
+# flush runs is answered by the flushing thread (a lost answer hangs here).
+python3 - "$MNT/wal" <<'PY' || fail "log writes with fdatasync"
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+for i in range(200):
+    os.pwrite(fd, bytes([i % 256]) * 8192, (i % 16) * 8192)
+    os.fdatasync(fd)
+for i in range(184, 200):
+    assert os.pread(fd, 8192, (i % 16) * 8192) == bytes([i % 256]) * 8192, i
+os.close(fd)
+PY
+ahead=$(counter syncs_ahead) joined=$(counter syncs_joined)
+expect "syncs_ahead >= 190 after 200 lone log writes (got $ahead)" ge "$ahead" 190
+expect "some fdatasyncs joined a sync ahead (got $joined of $ahead)" ge "$joined" 1
 text=$("$CIPHERFS" stats "$MNT")
-for name in bytes_read bytes_written blocks_encrypted blocks_decrypted auth_failures cow_breaks torn_blocks_repaired dirty_log_commits; do
+for name in bytes_read bytes_written blocks_encrypted blocks_decrypted auth_failures cow_breaks torn_blocks_repaired dirty_log_commits syncs_ahead syncs_joined; do
   expect "text output lists $name" grep -q "^$name " <<<"$text"
 done
 
