@@ -208,15 +208,6 @@ struct FileData::Impl {
   Status WriteBlocks(ChunkState& cs, uint32_t b0, uint32_t n, const uint8_t* plain);
   Status PunchBlocks(ChunkState& cs, uint32_t b0, uint32_t n);
 
-  // A SyncAhead in flight (at most one per file; `ahead` under mu): the
-  // chunks it syncs, each with its sync state and the count of finished
-  // writes it covers at least, and the fsyncs that joined it.
-  struct Ahead {
-    std::map<uint64_t, std::pair<std::shared_ptr<ChunkSyncState>, uint64_t>> covers;
-    std::vector<std::function<void(const Status&)>> joined;
-  };
-  std::shared_ptr<Ahead> ahead;
-
   // File-level helpers (file_data.cc).
   Status SyncImpl(bool datasync);
   // The chunks in `unsynced`, and the dirty ones among them with their
@@ -230,13 +221,22 @@ struct FileData::Impl {
     std::vector<std::shared_ptr<ChunkState>> states;
     std::vector<SyncJob> jobs;
   };
+  // Takes `mu`, then each chunk's mu: the caller holds neither.
   SyncBatch CollectUnsynced();
-  // Syncs the batch's jobs; its chunks found clean afterwards leave `unsynced`.
+  // Syncs the batch's jobs (a kDataLoss poisons the file); its chunks found
+  // clean afterwards leave `unsynced`.
   Status SyncBatchChunks(const SyncBatch& batch);
-  // Does `a` make durable every finished write of `states` (the chunks in
-  // unsynced) that a datasync must cover? Takes each chunk's mu, so the
-  // caller must not hold `mu` (lock order).
-  bool AheadCovers(const Ahead& a, const std::vector<std::shared_ptr<ChunkState>>& states);
+
+  // A SyncAhead in flight (at most one per file; `ahead` under mu): the
+  // jobs it syncs and the fsyncs that joined it.
+  struct Ahead {
+    std::vector<SyncJob> covers;
+    std::vector<std::function<void(const Status&)>> joined;
+    // Does this sync make every job of `now` durable (same sync state, at
+    // least as many finished writes)?
+    bool Covers(const std::vector<SyncJob>& now) const;
+  };
+  std::shared_ptr<Ahead> ahead;
   Status SyncChunk(ChunkState& cs, ChunkSyncState& sync);
   // After a failed fdatasync: are the blocks written/punched since the last
   // good sync still on disk? (kDataLoss if not.)

@@ -301,6 +301,10 @@ Status FileData::Impl::SyncBatchChunks(const SyncBatch& batch) {
     auto it = chunks.find(cs->index);
     if (it != chunks.end() && it->second == cs && cs->finished_changes.load() == changes) unsynced.erase(cs->index);
   }
+  if (first.code() == Code::kDataLoss) {
+    std::lock_guard<std::mutex> l(mu);
+    if (poison.ok()) poison = first;
+  }
   return first;
 }
 
@@ -324,10 +328,6 @@ Status FileData::Impl::SyncImpl(bool datasync) {
     parent_dirty |= have_dir;
   }
   Status first = SyncBatchChunks(CollectUnsynced());
-  if (first.code() == Code::kDataLoss) {
-    std::lock_guard<std::mutex> l(mu);
-    if (poison.ok()) poison = first;
-  }
   bool dirs = false, parents = false;
   uint64_t version;
   int dir;
@@ -390,7 +390,7 @@ void FileData::SyncAhead() {
   Impl::SyncBatch batch = f.CollectUnsynced();
   if (batch.jobs.empty()) return;
   auto ahead = std::make_shared<Impl::Ahead>();
-  for (const auto& job : batch.jobs) ahead->covers[job.state->index] = {job.sync, job.written};
+  ahead->covers = batch.jobs;
   {
     std::lock_guard<std::mutex> l(f.mu);
     if (f.ahead) return;
@@ -403,7 +403,6 @@ void FileData::SyncAhead() {
     std::lock_guard<std::mutex> l(f.mu);
     joined.swap(ahead->joined);
     f.ahead.reset();
-    if (s.code() == Code::kDataLoss && f.poison.ok()) f.poison = s;
   }
   // With no fsync waiting, the error waits for the next Sync; a waiting
   // one reports it (and the chunk's next sync retries with the check of
@@ -414,21 +413,16 @@ void FileData::SyncAhead() {
   if (!c.ok()) log::Warn("dirty log compaction: {}", c.ToString());
 }
 
-bool FileData::Impl::AheadCovers(const Ahead& a, const std::vector<std::shared_ptr<ChunkState>>& states) {
-  for (const auto& cs : states) {
-    std::lock_guard<std::mutex> l(cs->mu);
-    if (!cs->sync || !cs->sync->Dirty()) continue;
-    auto it = a.covers.find(cs->index);
-    if (it == a.covers.end() || it->second.first != cs->sync || it->second.second < cs->sync->written.load()) {
-      return false;
-    }
+bool FileData::Impl::Ahead::Covers(const std::vector<SyncJob>& now) const {
+  for (const SyncJob& job : now) {
+    auto it = std::find_if(covers.begin(), covers.end(), [&](const SyncJob& c) { return c.sync == job.sync; });
+    if (it == covers.end() || it->written < job.written) return false;
   }
   return true;
 }
 
 bool FileData::JoinSyncAhead(std::function<void(const Status&)> done) {
   Impl& f = *impl_;
-  std::vector<std::shared_ptr<ChunkState>> states;
   std::shared_ptr<Impl::Ahead> a;
   {
     std::lock_guard<std::mutex> l(f.mu);
@@ -439,14 +433,10 @@ bool FileData::JoinSyncAhead(std::function<void(const Status&)> done) {
       return false;
     }
     a = f.ahead;
-    for (uint64_t c : f.unsynced) {
-      auto it = f.chunks.find(c);
-      if (it != f.chunks.end()) states.push_back(it->second);
-    }
   }
-  // The chunk locks are taken without `mu` (lock order); a write ending
-  // after this check ended after the fsync began, which need not cover it.
-  if (!f.AheadCovers(*a, states)) return false;
+  // What Sync(true) would flush now; a write ending after this ended after
+  // the fsync began, which need not cover it.
+  if (!a->Covers(f.CollectUnsynced().jobs)) return false;
   std::lock_guard<std::mutex> l(f.mu);
   if (f.ahead != a) return false;  // it ended meanwhile: a plain Sync is cheap now
   a->joined.push_back(std::move(done));
