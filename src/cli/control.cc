@@ -204,7 +204,9 @@ std::function<void(fs::LiveMount*)> LiveControlHook(Context* ctx, const std::str
                                 {"torn_blocks_repaired", c.torn_blocks_repaired.load()},
                                 {"dirty_log_commits", c.dirty_log_commits.load()},
                                 {"syncs_ahead", c.syncs_ahead.load()},
-                                {"syncs_joined", c.syncs_joined.load()}}}};
+                                {"syncs_joined", c.syncs_joined.load()},
+                                {"chunk_syncs_in_place", c.chunk_syncs_in_place.load()},
+                                {"chunk_syncs_full", c.chunk_syncs_full.load()}}}};
       }
       if (op == "snapshot") {
         Result<nlohmann::json> r = LiveSnapshot(*ctx, cluster_id, live, req);

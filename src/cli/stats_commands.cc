@@ -66,7 +66,7 @@ Result<std::string> Resolve(const std::string& path) {
 // Counter names in a fixed order (the JSON object is sorted by name).
 constexpr const char* kCounters[] = {"bytes_read",   "bytes_written", "blocks_encrypted",     "blocks_decrypted",
                                      "auth_failures", "cow_breaks",   "torn_blocks_repaired", "dirty_log_commits",
-                                     "syncs_ahead",   "syncs_joined"};
+                                     "syncs_ahead",   "syncs_joined", "chunk_syncs_in_place", "chunk_syncs_full"};
 
 }  // namespace
 
@@ -101,7 +101,10 @@ void RegisterStatsCommand(CLI::App& app, const SnapshotCliHooks& hooks) {
       "Counters: bytes_read, bytes_written, blocks_encrypted, blocks_decrypted, auth_failures,\n"
       "cow_breaks, torn_blocks_repaired, dirty_log_commits, syncs_ahead (chunk syncs started\n"
       "right after a log write, before its fdatasync arrives), syncs_joined (fdatasyncs answered\n"
-      "by such a sync; all since the daemon started).");
+      "by such a sync), chunk_syncs_in_place (chunk files made durable by writing back their pages\n"
+      "and flushing the disk, without their metadata: every change since the last full sync\n"
+      "overwrote written blocks on ext4), chunk_syncs_full (chunk fdatasyncs); all since the\n"
+      "daemon started.");
   hooks.add_common(sub);
   auto mountpoint = std::make_shared<std::string>();
   sub->add_option("MOUNTPOINT", *mountpoint, "a cipherfs mountpoint")->required();

@@ -167,6 +167,8 @@ Status ServeVolume(store::Backing* backing, SecretBytes data_key, const MountOpt
   store::DataStoreOptions sopt;
   sopt.chunk_blocks = o.chunk_blocks;
   sopt.read_only = o.read_only;
+  // For A/B measurements and as a way out: every chunk sync an fdatasync.
+  sopt.sync_overwrites_in_place = getenv("CIPHERFS_FULL_FDATASYNC") == nullptr;
   CFS_ASSIGN_OR_RETURN(auto data_store, store::DataStore::Open(backing, vfd, keys.get(), sopt));
   if (data_store->unclean() && !o.read_only) {
     CFS_ASSIGN_OR_RETURN(uint64_t torn, data_store->RecoverTornBlocks());

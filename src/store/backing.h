@@ -65,6 +65,21 @@ class Backing {
   // of durability, so the Fsync that follows waits for less. The default
   // does nothing (tests' FaultBacking: durability stays Fsync's alone).
   virtual void StartWriteback(int /*fd*/) {}
+  // Whether, on the filesystem holding `fd`, a write over a range that is
+  // allocated and written (no hole, no unwritten extent) lands in place, so
+  // that writing the page back and flushing the device's cache make it
+  // durable without the file's metadata (ext4 without data=journal or dax;
+  // docs/format/chunks.md 5). The default says no.
+  virtual bool OverwritesInPlace(int /*fd*/) { return false; }
+  // Makes durable every write to `fd` since its last Fsync, on the promise
+  // (checked by the caller) that each one overwrote an allocated, written
+  // range of a file on an OverwritesInPlace filesystem: writes the file's
+  // dirty pages back and waits (sync_file_range), then flushes the device
+  // cache through `flush_fd`, an unchanging file of the same filesystem.
+  // The file's times are not written -- on ext4 without a journal the inode
+  // write that fdatasync adds for them is a second round trip to the disk.
+  // The default is Fsync(fd, true).
+  virtual Status SyncOverwrites(int fd, int /*flush_fd*/) { return Fsync(fd, true); }
 
   // Attributes (on an fd, which may be O_PATH; implementations use
   // /proc/self/fd for what the kernel does not allow on O_PATH fds).
@@ -105,6 +120,8 @@ class PosixBacking final : public Backing {
   Result<struct statvfs> Fstatvfs(int fd) override;
   Status SyncFilesystem(int fd) override;
   void StartWriteback(int fd) override;
+  bool OverwritesInPlace(int fd) override;  // backing_in_place.cc
+  Status SyncOverwrites(int fd, int flush_fd) override;
   Status Fchmod(int fd, mode_t mode) override;
   Status Fchown(int fd, uid_t uid, gid_t gid) override;
   Status FchownAt(int dirfd, const std::string& name, uid_t uid, gid_t gid, int flags) override;

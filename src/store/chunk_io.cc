@@ -129,9 +129,12 @@ Status FileData::Impl::WriteBlocks(ChunkState& cs, uint32_t b0, uint32_t n, cons
   CFS_ASSIGN_OR_RETURN(auto fd, Fd(cs.index, false));
   const bool encrypted = codec->encrypted();
   uint64_t chunk_salt = 0;
+  bool allocates = false;  // may this write allocate host blocks (SyncChunk)?
   {
     std::lock_guard<std::mutex> l(cs.mu);
     CFS_RETURN_IF_ERROR(EnsureSeq(cs, fd->fd()));
+    allocates = store->data_offset + uint64_t{b0 + n} * format::kBlock > cs.host_bytes_checked;
+    for (uint32_t i = b0; i < b0 + n && !allocates; ++i) allocates = !format::MapBit(cs.header.map, i);
     if (encrypted && cs.header.salt == 0) {
       // A new chunk: its salt is chosen before its first block is sealed
       // and written with the header.
@@ -185,6 +188,7 @@ Status FileData::Impl::WriteBlocks(ChunkState& cs, uint32_t b0, uint32_t n, cons
   if (s.ok()) {
     s = b->PWrite(fd->fd(), data, size_t{n} * format::kBlock, store->data_offset + uint64_t{b0} * format::kBlock);
   }
+  if (allocates) cs.host_allocs.fetch_add(1);
   NoteWritten(cs);
   if (!s.ok()) {
     NoteError(s);
@@ -266,6 +270,7 @@ Status FileData::Impl::PunchBlocks(ChunkState& cs, uint32_t b0, uint32_t n) {
                      off_t(store->data_offset + uint64_t{b0} * format::kBlock), off_t(n) * format::kBlock);
     if (s.sys_errno() == EOPNOTSUPP) s = Status::Ok();  // the slots are cleared: reads are zeros anyway
   }
+  cs.host_allocs.fetch_add(1);  // host blocks freed: the next sync writes the metadata
   NoteWritten(cs);
   if (!s.ok()) NoteError(s);
   return s;

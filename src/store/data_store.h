@@ -40,6 +40,10 @@ struct DataStoreOptions {
   // The dirty-chunk log is compacted (at the next Sync) once it holds more
   // records than this.
   uint64_t dirty_log_compact_records = 4096;
+  // A chunk whose every change since its last full fdatasync overwrote
+  // written blocks is made durable without its metadata when the backing
+  // allows it (Backing::SyncOverwrites); false: always fdatasync.
+  bool sync_overwrites_in_place = true;
 };
 
 // Counters exported by `cipherfs stats` (relaxed atomics).
@@ -50,6 +54,8 @@ struct DataCounters {
   std::atomic<uint64_t> dirty_log_commits{0};
   // FileData::SyncAhead runs, and datasyncs answered by one (JoinSyncAhead).
   std::atomic<uint64_t> syncs_ahead{0}, syncs_joined{0};
+  // Chunk syncs made with Backing::SyncOverwrites, and with Fsync.
+  std::atomic<uint64_t> chunk_syncs_in_place{0}, chunk_syncs_full{0};
 };
 
 class FileData;

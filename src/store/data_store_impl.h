@@ -25,6 +25,7 @@
 #include <set>
 #include <shared_mutex>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "store/chunk_cow.h"
@@ -68,6 +69,18 @@ struct ChunkState {
   // covered by one that just ended (a sync ahead) skips its own flush.
   std::mutex sync_mu;
 
+  // Commits without the chunk file's metadata (Backing::SyncOverwrites):
+  // `host_allocs` is bumped after every change that may allocate or free
+  // host blocks of the chunk file (a write over a block not known written
+  // or past the checked size, a punch, fallocate, a new or replaced file),
+  // before the change is counted as written. A full fdatasync that found
+  // the file without holes records the count it started at
+  // (`overwrites_only_at`, guarded by `mu`) and the size it saw; while the
+  // count has not moved, a sync may leave the metadata alone.
+  std::atomic<uint64_t> host_allocs{0};
+  uint64_t overwrites_only_at = ~uint64_t{0};
+  uint64_t host_bytes_checked = 0;
+
   std::atomic<uint64_t> finished_changes{0};  // writes and punches ended (UnsyncedMark)
   std::atomic<uint64_t> seq{0};  // largest seq used in this chunk
   std::shared_mutex cow_mu;      // writers shared; copy-on-write break exclusive
@@ -85,6 +98,9 @@ struct DataStore::Impl {
   std::unique_ptr<DirtyLog> log;  // null when read-only
   std::unique_ptr<FdCache> fds;
   uint64_t data_offset = 0;  // D of chunks.md
+  // The backing overwrites in place (Backing::OverwritesInPlace): chunk
+  // syncs may skip the file's metadata where nothing was allocated.
+  bool overwrites_in_place = false;
 
   WriteGate gate;
   std::atomic<uint64_t> cow_epoch{1};
@@ -238,6 +254,16 @@ struct FileData::Impl {
   };
   std::shared_ptr<Ahead> ahead;
   Status SyncChunk(ChunkState& cs, ChunkSyncState& sync);
+  // A chunk file's host size and holes ([lo, hi); unwritten extents count
+  // as holes).
+  struct HostExtents {
+    uint64_t size = 0;
+    std::vector<std::pair<uint64_t, uint64_t>> holes;
+  };
+  Status MapHoles(int fd, HostExtents* out);
+  // Header, and slots and data of every block the map says written, lie
+  // in allocated ranges below the size. Requires cs.mu.
+  bool WrittenBlocksAllocated(const ChunkState& cs, const HostExtents& e) const;
   // After a failed fdatasync: are the blocks written/punched since the last
   // good sync still on disk? (kDataLoss if not.)
   Status VerifyAfterFailedSync(ChunkState& cs, int fd);

@@ -219,22 +219,37 @@ Status FileData::Impl::SyncChunk(ChunkState& cs, ChunkSyncState& sync) {
   if (sync.synced.load() >= w) return Status::Ok();
   auto fd = Fd(cs.index, false);
   if (!fd.ok()) return fd.status().sys_errno() == ENOENT ? Status::Ok() : fd.status();  // truncated away
-  bool retry;
+  // Read after `w`: every change counted in `w` that allocated was counted here first.
+  const uint64_t allocs = cs.host_allocs.load();
+  bool retry, in_place;
   uint64_t floor;
   {
     std::lock_guard<std::mutex> l(cs.mu);
     retry = cs.sync_failed;
     floor = cs.seq.load();
+    in_place = store->overwrites_in_place && !retry && cs.overwrites_only_at == allocs;
   }
   // A failed fdatasync may have dropped the dirty pages (fsyncgate): a
   // retry says OK only if what was written since the last good sync is
   // still there.
   if (retry) CFS_RETURN_IF_ERROR(VerifyAfterFailedSync(cs, (*fd)->fd()));
-  Status s = store->backing->Fsync((*fd)->fd(), true);
+  Backing* b = store->backing;
+  Status s = in_place ? b->SyncOverwrites((*fd)->fd(), store->volume_fd) : b->Fsync((*fd)->fd(), true);
+  (in_place ? store->counters.chunk_syncs_in_place : store->counters.chunk_syncs_full).fetch_add(1);
+  // After a full sync, the file's holes say whether every written block's
+  // slots and data are allocated (then an overwrite allocates nothing).
+  // A backing that fails to say is failing: reported like a failed flush.
+  HostExtents extents;
+  const bool map = s.ok() && !in_place && store->overwrites_in_place;
+  if (map) s = MapHoles((*fd)->fd(), &extents);
   std::lock_guard<std::mutex> l(cs.mu);
   if (!s.ok()) {
     cs.sync_failed = true;
     return s;
+  }
+  if (map && cs.host_allocs.load() == allocs && WrittenBlocksAllocated(cs, extents)) {
+    cs.overwrites_only_at = allocs;
+    cs.host_bytes_checked = extents.size;
   }
   cs.sync_failed = false;
   cs.sync_floor = std::max(cs.sync_floor, floor);
@@ -242,6 +257,42 @@ Status FileData::Impl::SyncChunk(ChunkState& cs, ChunkSyncState& sync) {
   std::fill(cs.punched_bits.begin(), cs.punched_bits.end(), 0);  // only the extra check
   sync.MarkSynced(w);
   return Status::Ok();
+}
+
+Status FileData::Impl::MapHoles(int fd, HostExtents* out) {
+  Backing* b = store->backing;
+  CFS_ASSIGN_OR_RETURN(struct stat st, b->Fstat(fd));
+  out->size = uint64_t(st.st_size);
+  // SEEK_HOLE reports unwritten (fallocated) extents as holes too.
+  for (uint64_t at = 0; at < out->size;) {
+    CFS_ASSIGN_OR_RETURN(off_t hole, b->Lseek(fd, off_t(at), SEEK_HOLE));
+    if (uint64_t(hole) >= out->size) break;
+    auto data = b->Lseek(fd, hole, SEEK_DATA);
+    if (!data.ok() && data.status().sys_errno() != ENXIO) return data.status();
+    uint64_t end = data.ok() ? uint64_t(*data) : out->size;  // ENXIO: a hole up to the end
+    out->holes.emplace_back(uint64_t(hole), end);
+    at = end;
+  }
+  return Status::Ok();
+}
+
+bool FileData::Impl::WrittenBlocksAllocated(const ChunkState& cs, const HostExtents& e) const {
+  auto allocated = [&](uint64_t from, uint64_t len) {
+    if (from + len > e.size) return false;
+    for (const auto& [lo, hi] : e.holes) {
+      if (from < hi && lo < from + len) return false;
+    }
+    return true;
+  };
+  if (!allocated(0, format::kHeaderWrite)) return false;
+  for (uint32_t i = 0; i < store->options.chunk_blocks; ++i) {
+    if (!format::MapBit(cs.header.map, i)) continue;
+    if (!allocated(format::SlotPairOffset(i), format::kSlotPairSize) ||
+        !allocated(store->data_offset + uint64_t{i} * format::kBlock, format::kBlock)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 bool FileData::Impl::AdoptDirtyChunks() {

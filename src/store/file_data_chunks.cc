@@ -158,6 +158,7 @@ Status FileData::Impl::Create(ChunkState& cs) {
   // write the header once more just to add it).
   if (codec->encrypted()) cs.header.salt = format::NewSalt();
   CFS_RETURN_IF_ERROR(WriteHeader(cs, fd->fd()));
+  cs.host_allocs.fetch_add(1);
   cs.exists = true;
   cs.seq_known = true;
   std::lock_guard<std::mutex> l(mu);
@@ -181,6 +182,7 @@ Status FileData::Impl::BreakCow(ChunkState& cs) {
   // Even on failure: the rename may have happened, and the cached
   // descriptor must never be the snapshot's file.
   store->fds->Erase(id, cs.index);
+  cs.host_allocs.fetch_add(1);  // a new file: its blocks are new allocations
   {
     std::lock_guard<std::mutex> l(mu);
     dir_dirty = true;

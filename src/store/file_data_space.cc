@@ -174,6 +174,7 @@ Status FileData::Fallocate(int mode, uint64_t offset, uint64_t length) {
         s = b->Fallocate(fd->fd(), FALLOC_FL_KEEP_SIZE, off_t(f.store->data_offset + uint64_t{b0} * format::kBlock),
                          off_t(n) * format::kBlock);
       }
+      cs->host_allocs.fetch_add(1);  // unwritten extents: a later write converts them
       if (!s.ok() && s.sys_errno() != EOPNOTSUPP) return s;
       blk += n;
     }

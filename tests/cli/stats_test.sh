@@ -63,8 +63,19 @@ PY
 ahead=$(counter syncs_ahead) joined=$(counter syncs_joined)
 expect "syncs_ahead >= 190 after 200 lone log writes (got $ahead)" ge "$ahead" 190
 expect "some fdatasyncs joined a sync ahead (got $joined of $ahead)" ge "$joined" 1
+# The log's first 16 writes fill holes (full fdatasyncs); the rest
+# overwrite written blocks, which ext4 (without data=journal) commits by a
+# write-back and a disk flush; any other backing filesystem never does.
+in_place=$(counter chunk_syncs_in_place) full=$(counter chunk_syncs_full)
+expect "chunk_syncs_full counts the first syncs (got $full)" ge "$full" 1
+if [[ $(stat -f -c %T "$WORK") == ext2/ext3 ]] && ! findmnt -n -o OPTIONS -T "$WORK" | grep -q 'data=journal'; then
+  expect "ext4 backing: most log syncs in place (got $in_place, full $full)" ge "$in_place" 150
+else
+  echo "note: backing is $(stat -f -c %T "$WORK"), not ext4: expecting no in-place syncs"
+  expect "no in-place syncs off ext4 (got $in_place)" [ "$in_place" = 0 ]
+fi
 text=$("$CIPHERFS" stats "$MNT")
-for name in bytes_read bytes_written blocks_encrypted blocks_decrypted auth_failures cow_breaks torn_blocks_repaired dirty_log_commits syncs_ahead syncs_joined; do
+for name in bytes_read bytes_written blocks_encrypted blocks_decrypted auth_failures cow_breaks torn_blocks_repaired dirty_log_commits syncs_ahead syncs_joined chunk_syncs_in_place chunk_syncs_full; do
   expect "text output lists $name" grep -q "^$name " <<<"$text"
 done
 

@@ -236,7 +236,11 @@ Result<FaultBacking::Change*> FaultBacking::RecordLocked(int fd, Change::Type ty
   } else {
     c.old_bytes = ReadRange(shadow->fd, offset, std::min(offset + length, c.old_size));
   }
-  if (type == Change::Type::kWrite) c.new_size = std::max(c.old_size, offset + length);
+  if (type == Change::Type::kWrite) {
+    c.new_size = std::max(c.old_size, offset + length);
+    off_t hole = lseek(shadow->fd, offset, SEEK_HOLE);
+    c.fills_hole = offset + length > c.old_size || hole == -1 || hole < offset + length;
+  }
   shadow->changes.push_back(std::move(c));
   return &shadow->changes.back();
 }
@@ -255,6 +259,18 @@ void FaultBacking::MarkDurableLocked(int fd) {
   if (it == shadows_.end()) return;
   close(it->second.fd);
   shadows_.erase(it);
+}
+
+void FaultBacking::MarkOverwritesDurableLocked(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return;
+  auto it = shadows_.find({st.st_dev, st.st_ino});
+  if (it == shadows_.end()) return;
+  auto& changes = it->second.changes;
+  changes.erase(std::remove_if(changes.begin(), changes.end(),
+                               [](const Change& c) { return c.type == Change::Type::kWrite && !c.fills_hole; }),
+                changes.end());
+  if (changes.empty()) MarkDurableLocked(fd);
 }
 
 void FaultBacking::DropUnsyncedLocked(int fd) {

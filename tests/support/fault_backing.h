@@ -71,6 +71,10 @@ struct FaultOptions {
   // Linux may after a writeback error (the pages are marked clean and the
   // next fsync succeeds): the data is gone although the caller wrote it.
   bool fsync_error_drops_unsynced = false;
+  // What OverwritesInPlace answers. SyncOverwrites makes durable only the
+  // writes over ranges that had no hole; hole fills, growth, truncates and
+  // fallocates stay unsynced (their metadata would not be written).
+  bool overwrites_in_place = true;
 };
 
 // What the last power cut did (for tests to check that a tear really tore).
@@ -132,6 +136,8 @@ class FaultBacking final : public store::Backing {
   Result<size_t> PRead(int fd, void* buf, size_t count, off_t offset) override;
   Status PWrite(int fd, const void* buf, size_t count, off_t offset) override;
   Status Fsync(int fd, bool datasync) override;
+  bool OverwritesInPlace(int fd) override;
+  Status SyncOverwrites(int fd, int flush_fd) override;  // counted as kFsync
   Status Ftruncate(int fd, off_t length) override;
   Status Fallocate(int fd, int mode, off_t offset, off_t length) override;
   Result<struct stat> Fstat(int fd) override;
@@ -166,6 +172,7 @@ class FaultBacking final : public store::Backing {
     off_t length = 0;
     off_t old_size = 0;  // host size before and after the change
     off_t new_size = 0;
+    bool fills_hole = false;  // kWrite: the range had a hole or ran past the end
     std::vector<uint8_t> old_bytes;  // pre-image: [offset, min(end, old_size)),
                                      // for kTruncate [new_size, old_size)
   };
@@ -185,6 +192,7 @@ class FaultBacking final : public store::Backing {
   // Same, taking mu_ for the check only (read-only calls).
   Status Enter(OpKind kind, const char* what, int fd);
   bool MatchesLocked(OpKind want, OpKind kind) const;
+  void RunFsyncHook();  // outside mu_
   // The shadow of the file behind `fd`, created on first use; null if the
   // fd is not a regular file. Requires mu_.
   Result<Shadow*> ShadowOfLocked(int fd);
@@ -192,6 +200,10 @@ class FaultBacking final : public store::Backing {
   void UpdateNewSizeLocked(int fd, Change* change);
   // Fsync succeeded: the file behind `fd` has no unsynced change left.
   void MarkDurableLocked(int fd);
+  // SyncOverwrites succeeded: the unsynced writes of the file behind `fd`
+  // that filled no hole are durable; the rest stays unsynced (undoing an
+  // older hole fill also loses a later overwrite of it, as on a disk).
+  void MarkOverwritesDurableLocked(int fd);
   // Undoes the unsynced changes of the file behind `fd` (as a Drop cut of
   // that file alone).
   void DropUnsyncedLocked(int fd);

@@ -55,12 +55,7 @@ void FaultBacking::SetFsyncHook(std::function<void()> hook) {
 }
 
 Status FaultBacking::Fsync(int fd, bool datasync) {
-  std::function<void()> hook;
-  {
-    Lock lock(mu_);
-    hook = fsync_hook_;
-  }
-  if (hook) hook();
+  RunFsyncHook();
   Lock lock(mu_);
   CFS_RETURN_IF_ERROR(EnterLocked(OpKind::kFsync, datasync ? "fdatasync" : "fsync", fd));
   if (options_.real_fsync) {
@@ -69,6 +64,31 @@ Status FaultBacking::Fsync(int fd, bool datasync) {
     return Status::FromErrno(errno, "fsync");
   }
   MarkDurableLocked(fd);
+  return Status::Ok();
+}
+
+void FaultBacking::RunFsyncHook() {
+  std::function<void()> hook;
+  {
+    Lock lock(mu_);
+    hook = fsync_hook_;
+  }
+  if (hook) hook();
+}
+
+bool FaultBacking::OverwritesInPlace(int /*fd*/) { return options_.overwrites_in_place; }
+
+Status FaultBacking::SyncOverwrites(int fd, int flush_fd) {
+  RunFsyncHook();
+  Lock lock(mu_);
+  CFS_RETURN_IF_ERROR(EnterLocked(OpKind::kFsync, "sync_file_range", fd));
+  if (options_.real_fsync) {
+    CFS_RETURN_IF_ERROR(inner_->SyncOverwrites(fd, flush_fd));
+  } else if (fcntl(fd, F_GETFD) == -1 || fcntl(flush_fd, F_GETFD) == -1) {
+    return Status::FromErrno(errno, "sync_file_range");
+  }
+  if (!options_.overwrites_in_place) return Status(Code::kInternal, "SyncOverwrites on a backing that said no", EIO);
+  MarkOverwritesDurableLocked(fd);
   return Status::Ok();
 }
 

@@ -50,6 +50,39 @@ class FaultBackingTest : public ::testing::Test {
   FaultBacking fb_{&posix_};
 };
 
+// SyncOverwrites (write-back and a disk flush, no metadata) makes
+// overwrites of allocated ranges durable, never hole fills or growth.
+TEST_F(FaultBackingTest, SyncOverwritesKeepsOnlyOverwritesOfAllocatedRanges) {
+  int fd = Open("f");
+  int flush = Open("flush");
+  Write(fd, Pattern(8192, 1), 0);
+  Sync(fd);
+  ASSERT_EQ(lseek(fd, 65536, SEEK_SET), 65536);  // a hole in [8192, 65536)
+  Write(fd, Pattern(4096, 2), 65536);            // grows the file
+  Write(fd, Pattern(4096, 3), 16384);            // fills a hole
+  Write(fd, Pattern(4096, 4), 0);                // overwrites
+  ASSERT_TRUE(fb_.SyncOverwrites(fd, flush).ok());
+  EXPECT_EQ(fb_.unsynced_files(), 1u) << "the growth and the hole fill are not durable";
+  fb_.SimulatePowerCut(PowerCutMode::kDrop, 1);
+  Bytes got = Contents("f");
+  ASSERT_EQ(got.size(), 8192u) << "the growth was undone";
+  EXPECT_EQ(Slice(got, 0, 4096), Pattern(4096, 4)) << "the overwrite is durable";
+  EXPECT_EQ(Slice(got, 4096, 4096), Slice(Pattern(8192, 1), 4096, 4096));
+}
+
+TEST_F(FaultBackingTest, SyncOverwritesOfOnlyOverwritesLeavesNothingUnsynced) {
+  int fd = Open("f");
+  int flush = Open("flush");
+  Write(fd, Pattern(8192, 1), 0);
+  Sync(fd);
+  Write(fd, Pattern(100, 2), 50);
+  Write(fd, Pattern(4096, 3), 4096);
+  uint64_t fsyncs = fb_.calls(OpKind::kFsync);
+  ASSERT_TRUE(fb_.SyncOverwrites(fd, flush).ok());
+  EXPECT_EQ(fb_.calls(OpKind::kFsync), fsyncs + 1) << "counted as an fsync, for the sweeps";
+  EXPECT_EQ(fb_.unsynced_files(), 0u);
+}
+
 TEST_F(FaultBackingTest, SyncedDataSurvivesDrop) {
   int fd = Open("f");
   Bytes a = Pattern(10000, 1);
