@@ -75,6 +75,10 @@ Result<std::unique_ptr<DataStore>> DataStore::Open(Backing* backing, int volume_
   CFS_ASSIGN_OR_RETURN(s.objects_fd, backing->OpenAt(s.volume_fd, "objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   s.overwrites_in_place =
       !options.read_only && options.sync_overwrites_in_place && backing->OverwritesInPlace(s.volume_fd);
+  if (s.overwrites_in_place) {
+    CFS_ASSIGN_OR_RETURN(struct stat vst, backing->Fstat(s.volume_fd));
+    s.volume_dev = vst.st_dev;
+  }
   CFS_ASSIGN_OR_RETURN(s.log, DirtyLog::Open(backing, s.volume_fd, s.auth.get(), options.read_only,
                                                options.dirty_log_compact_records,
                                                &s.counters.dirty_log_commits));

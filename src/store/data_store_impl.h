@@ -16,6 +16,8 @@
 //   DirtyLog and FdCache internal mutexes (leaves)
 #pragma once
 
+#include <sys/types.h>
+
 #include <array>
 #include <atomic>
 #include <functional>
@@ -101,6 +103,7 @@ struct DataStore::Impl {
   // The backing overwrites in place (Backing::OverwritesInPlace): chunk
   // syncs may skip the file's metadata where nothing was allocated.
   bool overwrites_in_place = false;
+  dev_t volume_dev = 0;  // the flush of SyncOverwrites reaches this filesystem only
 
   WriteGate gate;
   std::atomic<uint64_t> cow_epoch{1};
@@ -257,6 +260,7 @@ struct FileData::Impl {
   // A chunk file's host size and holes ([lo, hi); unwritten extents count
   // as holes).
   struct HostExtents {
+    dev_t dev = 0;
     uint64_t size = 0;
     std::vector<std::pair<uint64_t, uint64_t>> holes;
   };

@@ -247,7 +247,8 @@ Status FileData::Impl::SyncChunk(ChunkState& cs, ChunkSyncState& sync) {
     cs.sync_failed = true;
     return s;
   }
-  if (map && cs.host_allocs.load() == allocs && WrittenBlocksAllocated(cs, extents)) {
+  if (map && extents.dev == store->volume_dev && cs.host_allocs.load() == allocs &&
+      WrittenBlocksAllocated(cs, extents)) {
     cs.overwrites_only_at = allocs;
     cs.host_bytes_checked = extents.size;
   }
@@ -262,6 +263,7 @@ Status FileData::Impl::SyncChunk(ChunkState& cs, ChunkSyncState& sync) {
 Status FileData::Impl::MapHoles(int fd, HostExtents* out) {
   Backing* b = store->backing;
   CFS_ASSIGN_OR_RETURN(struct stat st, b->Fstat(fd));
+  out->dev = st.st_dev;
   out->size = uint64_t(st.st_size);
   // SEEK_HOLE reports unwritten (fallocated) extents as holes too.
   for (uint64_t at = 0; at < out->size;) {
