@@ -4,7 +4,8 @@
 // reopen and recovery every block must read without EIO and hold a version
 // its owner wrote no older than the last one the owner saw fsynced (Keep:
 // the last acknowledged one or the one in flight; Tear on an encrypted
-// volume: exact where nothing was written since that fsync).
+// volume: exact where nothing was written since that fsync). Keep repairs
+// nothing; Drop at most the blocks in flight.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -115,7 +116,12 @@ TEST_P(ConcurrentCutTest, ThreadsWritingAndSyncingWhenPowerGoesOff) {
         problem = "[recover/open] " + (rec.ok() ? f.status().ToString() : rec.status().ToString());
       } else if ((*f)->size() != kBlocks * kB) {
         problem = "[size] " + std::to_string((*f)->size());
-      } else if (mode != PowerCutMode::kTear && *rec != 0) {
+      } else if ((mode == PowerCutMode::kKeep && *rec != 0) || (mode == PowerCutMode::kDrop && *rec > kThreads)) {
+        // Drop may leave a write that was in flight during an in-place
+        // sync half there: its slot (an overwrite of an allocated tag page)
+        // durable, its data (a hole filled) not -- as a real fdatasync may
+        // when the data page is written after its pass. At most one such
+        // block per writer; its content is checked below.
         problem = "[repair-untorn] " + std::to_string(*rec) + " blocks re-tagged";
       }
       for (uint64_t j = 0; j < kBlocks && problem.empty() && f.ok(); ++j) {
