@@ -53,6 +53,8 @@ expect "json names the cluster" python3 -c "import json,sys; d=json.loads(sys.ar
 python3 - "$MNT/wal" <<'PY' || fail "log writes with fdatasync"
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+os.pwrite(fd, bytes(1 << 20), 0)  # a pre-zeroed segment, as PostgreSQL makes them
+os.fdatasync(fd)
 for i in range(200):
     os.pwrite(fd, bytes([i % 256]) * 8192, (i % 16) * 8192)
     os.fdatasync(fd)
@@ -63,9 +65,9 @@ PY
 ahead=$(counter syncs_ahead) joined=$(counter syncs_joined)
 expect "syncs_ahead >= 190 after 200 lone log writes (got $ahead)" ge "$ahead" 190
 expect "some fdatasyncs joined a sync ahead (got $joined of $ahead)" ge "$joined" 1
-# The log's first 16 writes fill holes (full fdatasyncs); the rest
-# overwrite written blocks, which ext4 (without data=journal) commits by a
-# write-back and a disk flush; any other backing filesystem never does.
+# The segment was written whole first (a full fdatasync); the log writes
+# then overwrite written blocks, which ext4 (without data=journal) commits
+# by a write-back and a disk flush; any other backing filesystem never does.
 in_place=$(counter chunk_syncs_in_place) full=$(counter chunk_syncs_full)
 expect "chunk_syncs_full counts the first syncs (got $full)" ge "$full" 1
 if [[ $(stat -f -c %T "$WORK") == ext2/ext3 ]] && ! findmnt -n -o OPTIONS -T "$WORK" | grep -q 'data=journal'; then

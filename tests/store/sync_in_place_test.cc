@@ -1,8 +1,9 @@
-// A chunk whose changes since its last full fdatasync only overwrote
-// written blocks is made durable by Backing::SyncOverwrites (write-back and
-// a disk flush, no metadata); anything that may allocate or free host
-// blocks -- a first write of a block, growth, a punch, a copy-on-write
-// break -- makes the next sync a full one. FaultBacking's model keeps hole
+// A fully written chunk whose changes since its last full fdatasync only
+// overwrote written blocks is made durable by Backing::SyncOverwrites
+// (write-back and a disk flush, no metadata); anything that may allocate or
+// free host blocks -- a first write of a block, growth, a punch, a
+// copy-on-write break -- makes the next sync a full one, and a chunk still
+// being filled always syncs in full. FaultBacking's model keeps hole
 // fills unsynced across a SyncOverwrites, so a wrong choice loses data at
 // the power cut below.
 #include <fcntl.h>
@@ -42,17 +43,14 @@ TEST_P(SyncInPlaceTest, OverwritesOfAWrittenChunkSkipTheMetadata) {
   EXPECT_EQ(fb_.unsynced_files(), 0u);
 }
 
-TEST_P(SyncInPlaceTest, APartlyWrittenChunkIsInPlaceOnlyWhereWritten) {
+TEST_P(SyncInPlaceTest, AChunkStillBeingFilledSyncsInFull) {
   WriteSync(0, 8192, 0x11);  // blocks 0-1; the rest of the chunk is host holes
-  ExpectSyncKinds(0, 1, "first write");
   WriteSync(0, 4096, 0x22);
-  ExpectSyncKinds(1, 1, "overwrite of block 0");
-  WriteSync(9 * 4096, 4096, 0x33);  // block 9: a hole, past the host end
-  ExpectSyncKinds(1, 2, "a hole filled: full");
-  WriteSync(4 * 4096, 4096, 0x44);  // block 4: a hole below the host end
-  ExpectSyncKinds(1, 3, "a hole filled below the end: full");
-  WriteSync(9 * 4096, 4096, 0x55);
-  ExpectSyncKinds(2, 3, "block 9 is written now");
+  ExpectSyncKinds(0, 2, "an overwrite in a partly written chunk: full (a log's head)");
+  WriteSync(2 * 4096, kChunk - 2 * 4096, 0x33);  // the rest of the chunk
+  ExpectSyncKinds(0, 3, "the chunk filled");
+  WriteSync(9 * 4096, 4096, 0x44);
+  ExpectSyncKinds(1, 3, "now an overwrite of a written chunk");
   EXPECT_EQ(fb_.unsynced_files(), 0u);
 }
 
