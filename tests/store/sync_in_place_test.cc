@@ -30,27 +30,26 @@ class SyncInPlaceTest : public FaultFileTest {
     EXPECT_EQ(InPlace(), in_place) << what;
     EXPECT_EQ(Full(), full) << what;
   }
+  // One step of a scenario: a synced write, then the sync counts so far.
+  void Step(uint64_t off, size_t len, uint8_t fill, uint64_t in_place, uint64_t full, const char* what) {
+    WriteSync(off, len, fill);
+    ExpectSyncKinds(in_place, full, what);
+  }
 };
 
 TEST_P(SyncInPlaceTest, OverwritesOfAWrittenChunkSkipTheMetadata) {
-  WriteSync(0, kChunk, 0x11);
-  ExpectSyncKinds(0, 1, "new blocks: full sync");
-  WriteSync(8192, 8192, 0x22);
-  ExpectSyncKinds(1, 1, "an overwrite: in place");
+  Step(0, kChunk, 0x11, 0, 1, "new blocks: full sync");
+  Step(8192, 8192, 0x22, 1, 1, "an overwrite: in place");
   EXPECT_EQ(fb_.unsynced_files(), 0u) << "the overwrite is durable";
-  WriteSync(100, 10, 0x33);  // sub-block: read-modify-write of a written block
-  ExpectSyncKinds(2, 1, "a partial overwrite: in place");
+  Step(100, 10, 0x33, 2, 1, "a sub-block write (read-modify-write of a written block): in place");
   EXPECT_EQ(fb_.unsynced_files(), 0u);
 }
 
 TEST_P(SyncInPlaceTest, AChunkStillBeingFilledSyncsInFull) {
   WriteSync(0, 8192, 0x11);  // blocks 0-1; the rest of the chunk is host holes
-  WriteSync(0, 4096, 0x22);
-  ExpectSyncKinds(0, 2, "an overwrite in a partly written chunk: full (a log's head)");
-  WriteSync(2 * 4096, kChunk - 2 * 4096, 0x33);  // the rest of the chunk
-  ExpectSyncKinds(0, 3, "the chunk filled");
-  WriteSync(9 * 4096, 4096, 0x44);
-  ExpectSyncKinds(1, 3, "now an overwrite of a written chunk");
+  Step(0, 4096, 0x22, 0, 2, "an overwrite in a partly written chunk: full (a log's head)");
+  Step(2 * 4096, kChunk - 2 * 4096, 0x33, 0, 3, "the rest of the chunk written");
+  Step(9 * 4096, 4096, 0x44, 1, 3, "now an overwrite of a written chunk");
   EXPECT_EQ(fb_.unsynced_files(), 0u);
 }
 
@@ -59,10 +58,8 @@ TEST_P(SyncInPlaceTest, APunchAndTheNextWriteOfThePunchedBlockSyncInFull) {
   ASSERT_TRUE(f_->Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 5 * 4096, 4096).ok());
   ASSERT_TRUE(f_->Sync(true).ok());
   ExpectSyncKinds(0, 2, "a punch frees host blocks");
-  WriteSync(5 * 4096, 4096, 0x22);
-  ExpectSyncKinds(0, 3, "the punched block written again");
-  WriteSync(5 * 4096, 4096, 0x33);
-  ExpectSyncKinds(1, 3, "then an overwrite");
+  Step(5 * 4096, 4096, 0x22, 0, 3, "the punched block written again");
+  Step(5 * 4096, 4096, 0x33, 1, 3, "then an overwrite");
   EXPECT_EQ(fb_.unsynced_files(), 0u);
 }
 
@@ -98,8 +95,7 @@ TEST_P(SyncInPlaceTest, ACopyOnWriteBreakMakesTheNextSyncFull) {
   WriteSync(0, 4096, 0x22);
   ASSERT_EQ(ds_->counters().cow_breaks.load(), 1u);
   ExpectSyncKinds(0, 2, "the copy's blocks are new allocations");
-  WriteSync(0, 4096, 0x33);
-  ExpectSyncKinds(1, 2, "the copy, once synced, is overwritten in place");
+  Step(0, 4096, 0x33, 1, 2, "the copy, once synced, is overwritten in place");
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, SyncInPlaceTest, ::testing::Bool(), EncryptedName);
