@@ -69,7 +69,7 @@ class Backing {
   // allocated and written (no hole, no unwritten extent) lands in place, so
   // that writing the page back and flushing the device's cache make it
   // durable without the file's metadata (ext4 without data=journal or dax;
-  // docs/format/chunks.md 5). The default says no.
+  // docs/format/chunks.md 2.6). The default says no.
   virtual bool OverwritesInPlace(int /*fd*/) { return false; }
   // Makes durable every write to `fd` since its last Fsync, on the promise
   // (checked by the caller) that each one overwrote an allocated, written

@@ -75,10 +75,11 @@ struct ChunkState {
   // `host_allocs` is bumped after every change that may allocate or free
   // host blocks of the chunk file (a write over a block not known written
   // or past the checked size, a punch, fallocate, a new or replaced file),
-  // before the change is counted as written. A full fdatasync that found
-  // the file without holes records the count it started at
-  // (`overwrites_only_at`, guarded by `mu`) and the size it saw; while the
-  // count has not moved, a sync may leave the metadata alone.
+  // before the change is counted as written. A full fdatasync of a fully
+  // written chunk that found every block allocated records the count it
+  // started at (`overwrites_only_at`, guarded by `mu`) and the size it saw;
+  // while the count has not moved, a sync may leave the metadata alone
+  // (docs/format/chunks.md 2.6).
   std::atomic<uint64_t> host_allocs{0};
   uint64_t overwrites_only_at = ~uint64_t{0};
   uint64_t host_bytes_checked = 0;
