@@ -1,12 +1,11 @@
-// PosixBacking's commit without the file's metadata: which filesystems
-// overwrite in place, and the write-back-then-flush that relies on it.
+// PosixBacking::OverwritesInPlace: which filesystems overwrite in place
+// (SyncOverwrites, in backing.cc, relies on it).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -56,20 +55,6 @@ bool PosixBacking::OverwritesInPlace(int fd) {
   std::string opts;
   if (!SuperOptions(st.st_dev, &opts)) return false;
   return !HasOption(opts, "data=journal") && !HasOption(opts, "dax") && !HasOption(opts, "dax=always");
-}
-
-Status PosixBacking::SyncOverwrites(int fd, int flush_fd) {
-  // One call writes back every dirty page of the file (all submitted before
-  // the first wait) and reports a writeback error like fdatasync would.
-  constexpr unsigned kAll = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
-  int r;
-  do {
-    r = sync_file_range(fd, 0, 0, kAll);
-  } while (r == -1 && errno == EINTR);
-  if (r == -1) return Status::FromErrno(errno, "sync_file_range fd " + std::to_string(fd));
-  // An fdatasync of a file with nothing to write still flushes the device
-  // cache on ext4 (with or without a journal).
-  return Fsync(flush_fd, true);
 }
 
 }  // namespace cfs::store

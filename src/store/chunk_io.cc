@@ -133,8 +133,10 @@ Status FileData::Impl::WriteBlocks(ChunkState& cs, uint32_t b0, uint32_t n, cons
   {
     std::lock_guard<std::mutex> l(cs.mu);
     CFS_RETURN_IF_ERROR(EnsureSeq(cs, fd->fd()));
-    allocates = store->data_offset + uint64_t{b0 + n} * format::kBlock > cs.host_bytes_checked;
-    for (uint32_t i = b0; i < b0 + n && !allocates; ++i) allocates = !format::MapBit(cs.header.map, i);
+    if (store->overwrites_in_place) {
+      allocates = store->data_offset + uint64_t{b0 + n} * format::kBlock > cs.host_bytes_checked;
+      for (uint32_t i = b0; i < b0 + n && !allocates; ++i) allocates = !format::MapBit(cs.header.map, i);
+    }
     if (encrypted && cs.header.salt == 0) {
       // A new chunk: its salt is chosen before its first block is sealed
       // and written with the header.

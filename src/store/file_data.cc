@@ -244,12 +244,11 @@ Status FileData::Impl::SyncChunk(ChunkState& cs, ChunkSyncState& sync) {
   // session 7). A backing that fails to say is failing: reported like a
   // failed flush.
   HostExtents extents;
-  bool all_written = true;
-  {
+  bool map = s.ok() && !in_place && store->overwrites_in_place;
+  if (map) {
     std::lock_guard<std::mutex> l(cs.mu);
-    for (uint32_t i = 0; i < store->options.chunk_blocks && all_written; ++i) all_written = format::MapBit(cs.header.map, i);
+    for (uint32_t i = 0; i < store->options.chunk_blocks && map; ++i) map = format::MapBit(cs.header.map, i);
   }
-  const bool map = s.ok() && !in_place && store->overwrites_in_place && all_written;
   if (map) s = MapHoles((*fd)->fd(), &extents);
   std::lock_guard<std::mutex> l(cs.mu);
   if (!s.ok()) {
