@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -162,25 +163,29 @@ Status ShipRemote(Context& src, const nlohmann::json& state, const std::string& 
   return Status::Ok();
 }
 
+// A replica ships from two snapshots of its source, taken in turn: the one
+// shipped last (the diff's base, untouched until the next shipment is in)
+// and the other, refreshed to the new instant (snapshot::RefreshCowVolume).
+std::array<std::string, 2> ShipSnapshots(const std::string& id) {
+  return {fmt::format("replica-{}-a", id), fmt::format("replica-{}-b", id)};
+}
+
 // One shipment under the replica's lock: snapshot the source, ship, record.
 Status ShipOnce(Context& ctx, const std::string& id, nlohmann::json& state, snapshot::ShipReport* report) {
   Context src = ContextForRegion(ctx, state.at("source_region").get<std::string>());
   std::string cluster = state.at("source").get<std::string>();
   int64_t gen = state.value("generation", 0) + 1;
-  std::string snap_id = fmt::format("replica-{}-{}", id, gen);
+  std::string old_snap = state.value("last_snapshot", "");
+  const auto pair = ShipSnapshots(id);
+  std::string snap_id = old_snap == pair[0] ? pair[1] : pair[0];
   CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor c, LoadCluster(src, cluster));
   config::VolumeDescriptor sd = SnapshotDescriptor(src, c, snap_id, "manual");
   nlohmann::json snap_report;
-  {
-    std::error_code ec;
-    if (std::filesystem::exists(SnapshotDir(src, snap_id), ec)) (void)snapshot::DeleteVolume(SnapshotsDir(src), snap_id);
-  }
   auto snap_t0 = std::chrono::steady_clock::now();
-  CFS_RETURN_IF_ERROR(CowCopyOfCluster(src, cluster, sd, &snap_report));
+  CFS_RETURN_IF_ERROR(CowCopyOfCluster(src, cluster, sd, &snap_report, /*refresh=*/true));
   report->snapshot_us =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - snap_t0).count();
   report->snapshot_pause_us = snap_report.value("pause_us", int64_t{0});
-  std::string old_snap = state.value("last_snapshot", "");
   std::string old_dir = old_snap.empty() ? "" : SnapshotDir(src, old_snap);
   Status s = [&]() -> Status {
     if (state.contains("target")) {
@@ -199,7 +204,10 @@ Status ShipOnce(Context& ctx, const std::string& id, nlohmann::json& state, snap
   state["shipped_point_in_time"] = sd.created_at;
   state["shipped_unix"] = UnixNow();
   CFS_RETURN_IF_ERROR(SaveState(ctx, id, state));
-  if (!old_snap.empty()) (void)snapshot::DeleteVolume(SnapshotsDir(src), old_snap);
+  // Kept for the next shipment; one named by an older version goes.
+  if (!old_snap.empty() && old_snap != pair[0] && old_snap != pair[1]) {
+    (void)snapshot::DeleteVolume(SnapshotsDir(src), old_snap);
+  }
   return Status::Ok();
 }
 
@@ -386,6 +394,13 @@ Status ReplicaPromote(Context& ctx, const std::string& id) {
                                           id, state.value("target", "")));
   }
   CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, config::ReadVolumeDescriptor(ReplicaDir(ctx, id)));
+  // The image before the last one (kept for the next shipment) shares its
+  // chunk files: gone first, so the cluster's writes break no copy-on-write.
+  {
+    std::error_code ec;
+    std::filesystem::remove_all(ReplicaDir(ctx, id) + ".ship", ec);
+    if (ec) return Status::FromErrno(ec.value(), "remove " + ReplicaDir(ctx, id) + ".ship");
+  }
   d.lineage.push_back({kRelPromoted, d.arn, config::NowRfc3339()});
   CFS_RETURN_IF_ERROR(config::WriteVolumeDescriptor(ReplicaDir(ctx, id), d));
   CFS_RETURN_IF_ERROR(MakeDirs(ClustersDir(ctx), 0755));
@@ -403,6 +418,7 @@ Status ReplicaPromote(Context& ctx, const std::string& id) {
   Context src = ContextForRegion(ctx, state.value("source_region", ctx.config.region));
   std::string last = state.value("last_snapshot", "");
   if (!last.empty()) (void)snapshot::DeleteVolume(SnapshotsDir(src), last);
+  for (const std::string& snap : ShipSnapshots(id)) (void)snapshot::DeleteVolume(SnapshotsDir(src), snap);
   *ctx.out << fmt::format("promoted replica {} to a standalone cluster in region {} (image of {} at {})\n", id,
                           ctx.config.region, state.value("source", ""), state.value("shipped_point_in_time", ""));
   return Status::Ok();
@@ -457,7 +473,7 @@ Status ServeReplicaShipment(Context& ctx, snapshot::ShipWire& wire, const snapsh
   }
   CFS_ASSIGN_OR_RETURN(config::VolumeDescriptor d, config::ReadVolumeDescriptor(desc_dir));
   Status s = [&]() -> Status {
-    CFS_ASSIGN_OR_RETURN(auto st, snapshot::ShipStaging::Open(ctx.backing, ReplicaDir(ctx, id)));
+    CFS_ASSIGN_OR_RETURN(auto st, snapshot::ShipStaging::Open(ctx.backing, ReplicaDir(ctx, id), /*keep_tree=*/false));
     CFS_RETURN_IF_ERROR(wire.Send(snapshot::ShipMsg::kReady, nlohmann::json::object()));
     CFS_RETURN_IF_ERROR(snapshot::ReceiveImage(wire, ctx.backing, st->dir(), st->receiver()));
     CFS_RETURN_IF_ERROR(st->Install(d));

@@ -147,18 +147,27 @@ Result<nlohmann::json> LiveSnapshot(Context& ctx, const std::string& cluster_id,
   };
   hooks.data = &live->data();  // chunks linked after the pause (snapshot.h)
   snapshot::CreateResult r;
-  CFS_RETURN_IF_ERROR(snapshot::CreateCowVolume(ctx.backing, ClusterDir(ctx, cluster_id), ParentDirFor(ctx, d), d,
-                                                &hooks, &r));
+  if (req.value("refresh", false)) {
+    CFS_RETURN_IF_ERROR(
+        snapshot::RefreshCowVolume(ctx.backing, ClusterDir(ctx, cluster_id), ParentDirFor(ctx, d), d, hooks, &r));
+  } else {
+    CFS_RETURN_IF_ERROR(snapshot::CreateCowVolume(ctx.backing, ClusterDir(ctx, cluster_id), ParentDirFor(ctx, d), d,
+                                                  &hooks, &r));
+  }
   log::Info("snapshot {} of cluster {}: pause {} us, {} chunks linked in {} us after it, total {} us", d.id,
             cluster_id, r.pause_us, r.stats.chunks_linked, r.link_us, r.total_us);
   return ReportJson(r);
 }
 
 Status CowCopyOfCluster(Context& ctx, const std::string& cluster_id, const config::VolumeDescriptor& d,
-                        nlohmann::json* report) {
+                        nlohmann::json* report, bool refresh) {
   CFS_RETURN_IF_ERROR(MakeDirs(ParentDirFor(ctx, d), 0755));
   Result<FileLock> lock = FileLock::TryAcquire(ClusterDir(ctx, cluster_id) + "/mount.lock", FileLock::Mode::kExclusive);
   if (lock.ok()) {  // unmounted: nobody may mount it meanwhile
+    if (refresh) {
+      Status gone = snapshot::DeleteVolume(ParentDirFor(ctx, d), d.id);
+      if (!gone.ok() && gone.code() != Code::kNotFound) return gone;
+    }
     snapshot::CreateResult r;
     CFS_RETURN_IF_ERROR(
         snapshot::CreateCowVolume(ctx.backing, ClusterDir(ctx, cluster_id), ParentDirFor(ctx, d), d, nullptr, &r));
@@ -168,6 +177,7 @@ Status CowCopyOfCluster(Context& ctx, const std::string& cluster_id, const confi
   if (lock.status().code() != Code::kUnavailable) return lock.status();
   CFS_ASSIGN_OR_RETURN(std::string yaml, config::FormatVolumeYaml(d));
   nlohmann::json req{{"op", "snapshot"}, {"id", d.id}, {"kind", snapshot::SnapshotType(d)}, {"descriptor", yaml}};
+  if (refresh) req["refresh"] = true;
   Result<nlohmann::json> r = ControlCall(ClusterDir(ctx, cluster_id) + "/" + kControlSocketName, req);
   if (!r.ok() && r.status().code() == Code::kUnavailable) {
     return WithHint(r.status(), fmt::format("cluster {} is mounted but its daemon does not answer; retry, or "

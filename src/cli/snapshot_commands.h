@@ -42,15 +42,19 @@ Result<config::VolumeDescriptor> LoadSnapshot(const Context& ctx, const std::str
 config::VolumeDescriptor SnapshotDescriptor(const Context& ctx, const config::VolumeDescriptor& c,
                                             const std::string& id, const std::string& kind);
 
-// In the mount daemon: a {"op":"snapshot"} request on the live volume.
+// In the mount daemon: a {"op":"snapshot"} request on the live volume;
+// with "refresh": true an existing snapshot (named by the request's
+// descriptor) is brought to this instant (snapshot::RefreshCowVolume).
 Result<nlohmann::json> LiveSnapshot(Context& ctx, const std::string& cluster_id, fs::LiveMount* live,
                                     const nlohmann::json& request);
 
 // Copy-on-write copy of cluster `cluster_id` to the new volume `d` (a
 // snapshot or a clone): under the writer lock if unmounted, else by its
-// daemon. Prints nothing.
+// daemon. Prints nothing. `refresh`: `d` may exist already (a snapshot of
+// this cluster) and is brought to this instant -- in place by the daemon,
+// deleted and made anew when unmounted.
 Status CowCopyOfCluster(Context& ctx, const std::string& cluster_id, const config::VolumeDescriptor& d,
-                        nlohmann::json* report);
+                        nlohmann::json* report, bool refresh = false);
 
 // `cluster restore-from-snapshot`, `cluster clone`, `cluster delete`.
 struct RestoreArgs {

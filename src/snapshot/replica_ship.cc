@@ -46,8 +46,9 @@ Status InstallDir(const std::string& staging, const std::string& replica_dir) {
   if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, replica_dir.c_str(), RENAME_EXCHANGE) != 0) {
     return Status::FromErrno(errno, "swap into " + replica_dir);
   }
-  CFS_RETURN_IF_ERROR(FsyncDir(parent));
-  return RemoveTree(staging);  // now the previous image
+  // `staging` now holds the previous image: kept, the next shipment starts
+  // from it (ShipStaging::Open).
+  return FsyncDir(parent);
 }
 
 }  // namespace
@@ -68,15 +69,27 @@ void DiffChunks(const std::vector<ChunkFile>& before, const std::vector<ChunkFil
   for (const auto& [rel, c] : old) removed->push_back(rel);
 }
 
-Result<std::unique_ptr<ShipStaging>> ShipStaging::Open(store::Backing* b, const std::string& replica_dir) {
+Result<std::unique_ptr<ShipStaging>> ShipStaging::Open(store::Backing* b, const std::string& replica_dir,
+                                                       bool keep_tree) {
   std::unique_ptr<ShipStaging> st(new ShipStaging(b, replica_dir));
-  CFS_RETURN_IF_ERROR(RemoveTree(st->staging_));
-  if (::mkdir(st->staging_.c_str(), 0700) != 0) return Status::FromErrno(errno, "mkdir " + st->staging_);
+  // The image before the current one, kept by the last Install, is brought
+  // to the current one in place: only what changed is relinked or copied.
+  const bool reuse = Exists(replica_dir) && Exists(st->staging_);
+  if (reuse) {
+    // A manifest names chunks a receiver trusts as arrived: never an old one.
+    if (::unlink((st->staging_ + "/manifest").c_str()) != 0 && errno != ENOENT) {
+      return Status::FromErrno(errno, "unlink " + st->staging_ + "/manifest");
+    }
+    if (!keep_tree) CFS_RETURN_IF_ERROR(RemoveTree(st->staging_ + "/tree"));
+  } else {
+    CFS_RETURN_IF_ERROR(RemoveTree(st->staging_));
+    if (::mkdir(st->staging_.c_str(), 0700) != 0) return Status::FromErrno(errno, "mkdir " + st->staging_);
+  }
   CopyOptions opt;
   opt.sync = false;  // SyncReceivedVolume at Install
+  opt.reuse = reuse;
   if (Exists(replica_dir)) {
-    CFS_RETURN_IF_ERROR(CopyVolumeCow(b, replica_dir, st->staging_, opt, nullptr));
-    CFS_RETURN_IF_ERROR(RemoveTree(st->staging_ + "/tree"));
+    CFS_RETURN_IF_ERROR(CopyVolumeObjects(b, replica_dir, st->staging_, opt, nullptr));
   } else if (::mkdir((st->staging_ + "/objects").c_str(), 0700) != 0) {
     return Status::FromErrno(errno, "mkdir " + st->staging_ + "/objects");
   }
@@ -123,6 +136,7 @@ Status ShipImage(store::Backing* b, const std::string& new_snapshot_dir, const s
   CFS_ASSIGN_OR_RETURN(std::unique_ptr<ShipStaging> st, ShipStaging::Open(b, replica_dir));
   CopyOptions opt;
   opt.sync = false;
+  opt.reuse = true;  // the staging folder may hold an earlier image's tree/
   int64_t t1 = NowUs();
   CFS_RETURN_IF_ERROR(CopyVolumeTree(b, new_snapshot_dir, st->dir(), opt, nullptr));
   r->tree_us = NowUs() - t1;

@@ -6,7 +6,7 @@
 // rewritten chunk a new inode, an untouched one keeps it -- builds the next
 // image in `<replica>.ship` (current image hard-linked, changed chunks sent
 // as ciphertext and checked by SHA-256 on arrival, removed chunks dropped,
-// tree/ copied anew) and swaps it with the current image atomically
+// tree/ brought to the snapshot's) and swaps it with the current image atomically
 // (renameat2 RENAME_EXCHANGE). So the replica is always one whole
 // crash-consistent image; a failed shipment leaves the previous one.
 // Thread safety: the caller holds the replica's lock.
@@ -41,17 +41,23 @@ void DiffChunks(const std::vector<ChunkFile>& before, const std::vector<ChunkFil
                 std::vector<ChunkFile>* changed, std::vector<std::string>* removed, uint64_t* unchanged);
 
 // The next image of a replica being built in `<replica>.ship`: the current
-// image's chunks hard-linked, no tree/ yet (the caller makes it: copied or
-// unpacked), a receiver for changed chunks and removals. Destroying it
+// image's chunks hard-linked, a receiver for changed chunks and removals;
+// tree/ is the caller's (copied with CopyOptions::reuse, or unpacked: then
+// `keep_tree` false, and there is none). After an Install the folder keeps
+// the image it replaced, and the next Open brings that one up to date in
+// place (objects relinked only where they differ, tree/ entries kept where
+// equal): a shipment then makes and frees host inodes for what changed
+// only, not for every directory and file of the volume. Destroying it
 // without Install removes the staging folder.
 class ShipStaging {
  public:
-  static Result<std::unique_ptr<ShipStaging>> Open(store::Backing* backing, const std::string& replica_dir);
+  static Result<std::unique_ptr<ShipStaging>> Open(store::Backing* backing, const std::string& replica_dir,
+                                                   bool keep_tree = true);
   ~ShipStaging();
   const std::string& dir() const { return staging_; }
   LocalReceiver* receiver() { return receiver_.get(); }
   // Writes the descriptor, makes the image durable and swaps it with the
-  // current one (atomic); the previous image is removed.
+  // current one (atomic); the previous image stays in the staging folder.
   Status Install(const config::VolumeDescriptor& d);
 
  private:

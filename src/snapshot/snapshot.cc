@@ -46,14 +46,17 @@ const config::LineageEntry* LastSnapshotEntry(const config::VolumeDescriptor& d)
 
 // The O(1) pause: tree/ copied inside it, the data path told to preserve
 // chunks for the snapshot, the chunks linked after it (store/chunk_cow.h).
+// With `refresh`, `staging` holds an earlier snapshot, brought to the
+// instant in place (tree/ and objects/).
 Status CopyLive(store::Backing* b, const std::string& src_dir, const std::string& staging, const LiveHooks& live,
-                CreateResult* r) {
+                CreateResult* r, bool refresh = false) {
   CopyOptions opt;
   opt.sync = false;
-  CFS_RETURN_IF_ERROR(b->MkdirAt(AT_FDCWD, staging + "/objects", 0700));
+  Status made = b->MkdirAt(AT_FDCWD, staging + "/objects", 0700);
+  if (!made.ok() && !(refresh && made.sys_errno() == EEXIST)) return made;
   CFS_ASSIGN_OR_RETURN(int objects, b->OpenAt(AT_FDCWD, staging + "/objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   // tree/ is copied before the pause and only caught up inside it.
-  LiveTreeCopy tree(b, src_dir, staging);
+  LiveTreeCopy tree(b, src_dir, staging, /*reuse=*/refresh);
   Status s = tree.Precopy(&r->stats);
   if (!s.ok()) {
     (void)b->Close(objects);
@@ -69,7 +72,7 @@ Status CopyLive(store::Backing* b, const std::string& src_dir, const std::string
     r->stats.tree_entries = 0;
     s = CopyVolumeTree(b, src_dir, staging, opt, &r->stats);
   }
-  if (s.ok()) s = live.data->BeginSnapshotLinks(objects);
+  if (s.ok()) s = live.data->BeginSnapshotLinks(objects, refresh);
   int64_t copied = NowUs();
   live.thaw();
   int64_t t1 = NowUs();
@@ -94,6 +97,21 @@ Status SyncCopy(store::Backing* b, const std::string& staging) {
   Status s = b->SyncFilesystem(fd);
   (void)b->Close(fd);
   if (s.code() == Code::kUnimplemented) return SyncVolumeCopy(b, staging, true);
+  return s;
+}
+
+// After `built` (the staging folder's contents): moves `staging` into
+// place as `<parent_dir>/<id>`, durably; on any failure removes it.
+Status Publish(Status built, const std::string& staging, const std::string& parent_dir, const std::string& id) {
+  const std::string final_dir = parent_dir + "/" + id;
+  Status s = built;
+  if (s.ok()) s = FsyncDir(staging);
+  if (s.ok() && ::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) != 0) {
+    s = errno == EEXIST || errno == ENOTEMPTY ? AlreadyExists(fmt::format("{} already exists in {}", id, parent_dir))
+                                              : Status::FromErrno(errno, "rename into " + final_dir);
+  }
+  if (s.ok()) s = FsyncDir(parent_dir);
+  if (!s.ok()) RemoveAll(staging);
   return s;
 }
 
@@ -132,17 +150,31 @@ Status CreateCowVolume(store::Backing* b, const std::string& src_dir, const std:
   CleanStaleStaging(parent_dir);
   const std::string staging = parent_dir + "/" + StagingName(d.id);
   if (::mkdir(staging.c_str(), 0700) != 0) return Status::FromErrno(errno, "mkdir " + staging);
-  Status s = BuildStaged(b, src_dir, staging, d, live, r);
-  if (s.ok()) s = FsyncDir(staging);
-  if (s.ok() && ::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) != 0) {
-    s = errno == EEXIST || errno == ENOTEMPTY ? AlreadyExists(fmt::format("{} already exists in {}", d.id, parent_dir))
-                                              : Status::FromErrno(errno, "rename into " + final_dir);
+  CFS_RETURN_IF_ERROR(Publish(BuildStaged(b, src_dir, staging, d, live, r), staging, parent_dir, d.id));
+  r->total_us = NowUs() - t0;
+  return Status::Ok();
+}
+
+Status RefreshCowVolume(store::Backing* b, const std::string& src_dir, const std::string& parent_dir,
+                        const config::VolumeDescriptor& d, const LiveHooks& live, CreateResult* result) {
+  if (!live.data) return InvalidArgument("a snapshot is refreshed only from a mounted volume");
+  CreateResult local;
+  CreateResult* r = result ? result : &local;
+  const std::string final_dir = parent_dir + "/" + d.id;
+  std::error_code ec;
+  if (!std::filesystem::exists(final_dir, ec)) return CreateCowVolume(b, src_dir, parent_dir, d, &live, r);
+  int64_t t0 = NowUs();
+  CleanStaleStaging(parent_dir);
+  const std::string staging = parent_dir + "/" + StagingName(d.id);
+  if (::renameat2(AT_FDCWD, final_dir.c_str(), AT_FDCWD, staging.c_str(), RENAME_NOREPLACE) != 0) {
+    return Status::FromErrno(errno, "rename " + final_dir);
   }
-  if (s.ok()) s = FsyncDir(parent_dir);
-  if (!s.ok()) {
-    RemoveAll(staging);
-    return s;
-  }
+  Status s = [&]() -> Status {
+    CFS_RETURN_IF_ERROR(CopyLive(b, src_dir, staging, live, r, /*refresh=*/true));
+    CFS_RETURN_IF_ERROR(SyncCopy(b, staging));
+    return config::WriteVolumeDescriptor(staging, d);
+  }();
+  CFS_RETURN_IF_ERROR(Publish(s, staging, parent_dir, d.id));
   r->total_us = NowUs() - t0;
   return Status::Ok();
 }

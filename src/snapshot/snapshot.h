@@ -57,6 +57,20 @@ struct CreateResult {
 Status CreateCowVolume(store::Backing* backing, const std::string& src_dir, const std::string& parent_dir,
                        const config::VolumeDescriptor& d, const LiveHooks* live, CreateResult* result);
 
+// Brings the existing snapshot `<parent_dir>/<d.id>` of the mounted volume
+// in `src_dir` (`live` with `data`) to this instant in place: tree/
+// entries equal to the source's kept (LiveTreeCopy with `reuse`), objects/
+// refreshed (SnapshotLinks with `refresh`: a chunk file unchanged since its
+// last instant stays, so do the chunk directories), `d` written as
+// volume.yaml. Replica shipping refreshes its snapshots instead of making
+// and deleting one per shipment: thousands of host inodes fewer made and
+// freed each time (docs/regions.md). While
+// it runs the snapshot is renamed to a staging name (not listed, not
+// restorable); on failure it is gone. Without the snapshot: as
+// CreateCowVolume.
+Status RefreshCowVolume(store::Backing* backing, const std::string& src_dir, const std::string& parent_dir,
+                        const config::VolumeDescriptor& d, const LiveHooks& live, CreateResult* result);
+
 // Removes `<parent_dir>/<id>` (renamed away first, then deleted). Chunks
 // still linked from other volumes stay. NotFound if there is none.
 Status DeleteVolume(const std::string& parent_dir, const std::string& id);

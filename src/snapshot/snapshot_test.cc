@@ -6,9 +6,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "crypto/random.h"
@@ -235,6 +237,66 @@ TEST_P(SnapshotTest, LiveSnapshotLinksChunksAfterThePause) {
   OpenVolume sv(&backing_, snap, keys_.get());
   EXPECT_EQ(sv.Read("a"), a);
   EXPECT_EQ(sv.Read("b"), b);
+}
+
+// Replica shipping refreshes a snapshot instead of making a new one: the
+// refreshed snapshot holds the new instant (tree/ too), keeps the files of
+// chunks unchanged since its last instant and leaves no staging folder.
+TEST_P(SnapshotTest, RefreshBringsTheSnapshotToTheNewInstant) {
+  std::mt19937_64 rng(Seed());
+  Bytes a = RandomBytes(rng, 200000), b = RandomBytes(rng, 70000), patch = RandomBytes(rng, 5000);
+  OpenVolume v(&backing_, src_, keys_.get());
+  v.Write("a", 0, a);
+  v.Write("b", 0, b);
+  LiveHooks hooks;
+  hooks.data = v.store();
+  hooks.freeze = [&] { v.store()->BeginWriteBarrier(); };
+  hooks.thaw = [&] { v.store()->EndWriteBarrier(); };
+  // Without the snapshot, a refresh makes it.
+  Status s = RefreshCowVolume(&backing_, src_, root_ + "/snapshots", Snap("s1"), hooks, nullptr);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  const std::string snap = root_ + "/snapshots/s1";
+  auto inodes = [&] {
+    std::map<std::string, ino_t> m;
+    for (const auto& e : fsys::recursive_directory_iterator(snap + "/objects")) {
+      struct stat st {};
+      if (e.is_regular_file() && ::stat(e.path().c_str(), &st) == 0) {
+        m[e.path().string().substr(snap.size())] = st.st_ino;
+      }
+    }
+    return m;
+  };
+  const auto before = inodes();
+  ASSERT_EQ(before.size(), 4u + 2u);
+  struct stat tree_a {};
+  ASSERT_EQ(::stat((snap + "/tree/a").c_str(), &tree_a), 0);
+  v.Write("a", 70000, patch);  // chunk 1 of a (64 KiB chunks)
+  v.Write("c", 0, patch);      // a new file
+  ASSERT_EQ(::unlink((src_ + "/tree/b").c_str()), 0);
+  // An attribute the source no longer has must not survive in the reused entry.
+  ASSERT_EQ(::setxattr((snap + "/tree/a").c_str(), "user.stale", "x", 1, 0), 0);
+  CreateResult r;
+  s = RefreshCowVolume(&backing_, src_, root_ + "/snapshots", Snap("s1"), hooks, &r);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(r.stats.chunks_linked, 1u + 1u);  // a's chunk 1, c's chunk 0
+  const auto after = inodes();
+  EXPECT_EQ(after.size(), 4u + 2u + 1u);  // b's chunks stay: its data was never deleted through the store
+  size_t same = 0;
+  for (const auto& [rel, ino] : after) same += before.contains(rel) && before.at(rel) == ino;
+  EXPECT_EQ(same, 4u + 2u - 1u);
+  Bytes live_a = a;
+  std::copy(patch.begin(), patch.end(), live_a.begin() + 70000);
+  OpenVolume sv(&backing_, snap, keys_.get());
+  EXPECT_EQ(sv.Read("a"), live_a);
+  EXPECT_EQ(sv.Read("c"), patch);
+  EXPECT_FALSE(fsys::exists(snap + "/tree/b"));
+  struct stat tree_a_now {};
+  ASSERT_EQ(::stat((snap + "/tree/a").c_str(), &tree_a_now), 0);
+  EXPECT_EQ(tree_a_now.st_ino, tree_a.st_ino) << "an unchanged tree entry is kept, not made anew";
+  EXPECT_LT(::getxattr((snap + "/tree/a").c_str(), "user.stale", nullptr, 0), 0);
+  for (const auto& e : fsys::directory_iterator(root_ + "/snapshots")) {
+    EXPECT_EQ(e.path().filename(), "s1") << "a staging folder was left";
+  }
 }
 
 // tree/ of a live snapshot is copied before the pause and caught up inside

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include <array>
+#include <cstring>
 #include <map>
 #include <set>
 #include <utility>
@@ -51,13 +52,23 @@ class TreeCopier {
  public:
   TreeCopier(store::Backing* b, const CopyOptions& o, CopyStats* stats) : b_(b), o_(o), stats_(stats) {}
 
-  // Copies the contents of directory `src` into the existing directory `dst`.
+  // Copies the contents of directory `src` into the existing directory `dst`
+  // (with `reuse`, making `dst` equal to `src` from what it holds).
   Status CopyDir(int src, int dst, const std::string& rel) {
     CFS_ASSIGN_OR_RETURN(std::vector<std::string> names, b_->ListDir(src));
+    if (reuse_) {
+      const std::set<std::string> wanted(names.begin(), names.end());
+      CFS_ASSIGN_OR_RETURN(std::vector<std::string> had, b_->ListDir(dst));
+      for (const auto& name : had) {
+        if (!wanted.contains(name)) CFS_RETURN_IF_ERROR(RemoveEntry(dst, name));
+      }
+    }
     for (const auto& name : names) {
       int64_t at = RealtimeNs();
       Result<struct stat> st = b_->FstatAt(src, name, AT_SYMLINK_NOFOLLOW);
-      Status s = st.ok() ? CopyEntry(src, dst, name, rel.empty() ? name : rel + "/" + name, *st, at) : st.status();
+      const std::string child = rel.empty() ? name : rel + "/" + name;
+      Status s = !st.ok() ? st.status() : reuse_ ? ReuseOrCopy(src, dst, name, child, *st, at)
+                                                 : CopyEntry(src, dst, name, child, *st, at);
       // An entry renamed or deleted under a pre-copy: CatchUpDir settles it
       // (a partial copy left here is not in seen_, so it is redone).
       if (!s.ok() && lenient_) continue;
@@ -100,6 +111,10 @@ class TreeCopier {
       if (st.st_nlink > 1 || (it != seen_.end() && it->second.nlink > 1)) {
         return HardLinkChange("a hard-linked inode file changed during the tree copy");
       }
+      if (reuse_) {
+        CFS_RETURN_IF_ERROR(ReuseOrCopy(src, dst, name, child, st, at));
+        continue;
+      }
       if (kept.contains(name)) CFS_RETURN_IF_ERROR(RemoveEntry(dst, name));
       CFS_RETURN_IF_ERROR(CopyEntry(src, dst, name, child, st, at));
     }
@@ -112,6 +127,7 @@ class TreeCopier {
     lenient_ = false;
   }
   void set_lenient() { lenient_ = true; }
+  void set_reuse() { reuse_ = true; }
 
  private:
   struct Seen {
@@ -163,6 +179,73 @@ class TreeCopier {
     return Status::Ok();
   }
 
+  // `dst`/`name` may hold an earlier copy of the entry: an entry of the same
+  // kind is brought to `st` in place (a directory recursively, a regular
+  // file rewritten only if its bytes differ, a symlink kept if its target
+  // is the same), which makes no new host inode: re-creating thousands per
+  // replica shipment is what costs (ext4 without a journal searches past
+  // every inode freed in the last minutes for each one it allocates).
+  // Hard-linked files and anything else are removed and copied anew.
+  Status ReuseOrCopy(int src, int dst, const std::string& name, const std::string& child, const struct stat& st,
+                     int64_t at) {
+    Result<struct stat> old = b_->FstatAt(dst, name, AT_SYMLINK_NOFOLLOW);
+    if (!old.ok() && !IsVanished(old.status())) return old.status();
+    const bool same_kind = old.ok() && (old->st_mode & S_IFMT) == (st.st_mode & S_IFMT);
+    if (same_kind && S_ISDIR(st.st_mode)) {
+      CFS_ASSIGN_OR_RETURN(BFd s, OpenDir(b_, src, name));
+      CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b_, dst, name));
+      CFS_RETURN_IF_ERROR(CopyDir(s.fd(), d.fd(), child));
+      CFS_RETURN_IF_ERROR(CopyAttrs(s.fd(), d.fd(), st));
+    } else if (same_kind && S_ISREG(st.st_mode) && st.st_nlink == 1 && old->st_nlink == 1) {
+      CFS_ASSIGN_OR_RETURN(BFd in, OpenB(b_, src, name, O_RDONLY | O_NOFOLLOW));
+      CFS_ASSIGN_OR_RETURN(BFd out, OpenB(b_, dst, name, O_RDWR | O_NOFOLLOW));
+      CFS_ASSIGN_OR_RETURN(bool same, SameBytes(in.fd(), out.fd(), st.st_size, old->st_size));
+      if (!same) {
+        CFS_RETURN_IF_ERROR(b_->Ftruncate(out.fd(), 0));
+        CFS_RETURN_IF_ERROR(CopyBytes(in.fd(), out.fd()));
+      }
+      CFS_RETURN_IF_ERROR(CopyAttrs(in.fd(), out.fd(), st));
+      if (o_.sync) CFS_RETURN_IF_ERROR(b_->Fsync(out.fd(), false));
+    } else if (same_kind && S_ISLNK(st.st_mode) && SameTarget(src, dst, name)) {
+      CFS_RETURN_IF_ERROR(ChownIfNeeded(dst, name, st));
+      CFS_RETURN_IF_ERROR(b_->UtimensAt(dst, name, Times(st).data(), AT_SYMLINK_NOFOLLOW));
+    } else {
+      if (old.ok()) CFS_RETURN_IF_ERROR(RemoveEntry(dst, name));
+      return CopyEntry(src, dst, name, child, st, at);
+    }
+    seen_[child] = Seen{st.st_ino, st.st_ctim, st.st_mode & S_IFMT, st.st_nlink, at};
+    return Status::Ok();
+  }
+
+  bool SameTarget(int src, int dst, const std::string& name) {
+    Result<std::string> a = b_->ReadlinkAt(src, name), b = b_->ReadlinkAt(dst, name);
+    return a.ok() && b.ok() && *a == *b;
+  }
+
+  // Whether `a` (`a_size` bytes) and `b` hold the same bytes.
+  Result<bool> SameBytes(int a, int b, off_t a_size, off_t b_size) {
+    if (a_size != b_size) return false;
+    std::vector<uint8_t> x(64 * 1024), y(64 * 1024);
+    for (off_t off = 0; off < a_size;) {
+      CFS_ASSIGN_OR_RETURN(size_t got, b_->PRead(a, x.data(), x.size(), off));
+      if (got == 0) return false;  // shrank meanwhile: copy it
+      CFS_ASSIGN_OR_RETURN(size_t got_b, b_->PRead(b, y.data(), got, off));
+      if (got_b != got || std::memcmp(x.data(), y.data(), got) != 0) return false;
+      off += static_cast<off_t>(got);
+    }
+    return true;
+  }
+
+  Status CopyBytes(int in, int out) {
+    std::vector<uint8_t> buf(64 * 1024);
+    for (off_t off = 0;;) {
+      CFS_ASSIGN_OR_RETURN(size_t got, b_->PRead(in, buf.data(), buf.size(), off));
+      if (got == 0) return Status::Ok();
+      CFS_RETURN_IF_ERROR(b_->PWrite(out, buf.data(), got, off));
+      off += static_cast<off_t>(got);
+    }
+  }
+
   // Removes entry `name` of the copy (a directory with everything in it).
   Status RemoveEntry(int dir, const std::string& name) {
     CFS_ASSIGN_OR_RETURN(struct stat st, b_->FstatAt(dir, name, AT_SYMLINK_NOFOLLOW));
@@ -209,6 +292,19 @@ class TreeCopier {
       CFS_ASSIGN_OR_RETURN(size_t len, b_->Fgetxattr(src, name, value.data(), value.size()));
       CFS_RETURN_IF_ERROR(b_->Fsetxattr(dst, name, value.data(), len, 0));
     }
+    return reuse_ ? DropXattrsNotIn(dst, std::string(1, '\0') + std::string(list.data(), *n)) : Status::Ok();
+  }
+
+  // Removes the attributes of `dst` whose names are not in `keep` (a NUL
+  // and a listxattr list): an entry reused from an earlier copy may have more.
+  Status DropXattrsNotIn(int dst, const std::string& keep) {
+    std::vector<char> list(65536);
+    CFS_ASSIGN_OR_RETURN(size_t n, b_->Flistxattr(dst, list.data(), list.size()));
+    for (size_t i = 0; i < n;) {
+      std::string name(&list[i]);
+      i += name.size() + 1;
+      if (keep.find('\0' + name + '\0') == std::string::npos) CFS_RETURN_IF_ERROR(b_->Fremovexattr(dst, name));
+    }
     return Status::Ok();
   }
 
@@ -223,13 +319,7 @@ class TreeCopier {
     }
     CFS_ASSIGN_OR_RETURN(BFd in, OpenB(b_, src, name, O_RDONLY | O_NOFOLLOW));
     CFS_ASSIGN_OR_RETURN(BFd out, OpenB(b_, dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
-    std::vector<uint8_t> buf(64 * 1024);
-    for (off_t off = 0;;) {
-      CFS_ASSIGN_OR_RETURN(size_t got, b_->PRead(in.fd(), buf.data(), buf.size(), off));
-      if (got == 0) break;
-      CFS_RETURN_IF_ERROR(b_->PWrite(out.fd(), buf.data(), got, off));
-      off += static_cast<off_t>(got);
-    }
+    CFS_RETURN_IF_ERROR(CopyBytes(in.fd(), out.fd()));
     CFS_RETURN_IF_ERROR(CopyAttrs(in.fd(), out.fd(), st));
     if (o_.sync) CFS_RETURN_IF_ERROR(b_->Fsync(out.fd(), false));
     if (st.st_nlink > 1) links_.emplace(key, rel);
@@ -244,6 +334,7 @@ class TreeCopier {
   std::map<std::string, Seen> seen_;  // every entry copied, by path under tree/
   bool catching_up_ = false;
   bool lenient_ = false;  // pre-copy: entries failing to copy are skipped
+  bool reuse_ = false;    // the destination holds an earlier copy: keep what is equal
 };
 
 bool IsChunkName(const std::string& name) {
@@ -255,23 +346,71 @@ bool IsChunkName(const std::string& name) {
 }
 
 // objects/<ab>/<file id>/<chunk index>: directories made, chunks linked.
+// `dir`/`name`, made (or, with `reuse`, kept if it is there).
+Status MkdirReusing(store::Backing* b, int dir, const std::string& name, bool reuse) {
+  Status s = b->MkdirAt(dir, name, 0700);
+  return reuse && s.sys_errno() == EEXIST ? Status::Ok() : s;
+}
+
+// Removes `name` in `dir`, a directory with everything in it, or a file.
+Status RemoveBackingEntry(store::Backing* b, int dir, const std::string& name) {
+  CFS_ASSIGN_OR_RETURN(struct stat st, b->FstatAt(dir, name, AT_SYMLINK_NOFOLLOW));
+  if (!S_ISDIR(st.st_mode)) return b->UnlinkAt(dir, name, 0);
+  {
+    CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b, dir, name));
+    CFS_ASSIGN_OR_RETURN(std::vector<std::string> names, b->ListDir(d.fd()));
+    for (const auto& n : names) CFS_RETURN_IF_ERROR(RemoveBackingEntry(b, d.fd(), n));
+  }
+  return b->UnlinkAt(dir, name, AT_REMOVEDIR);
+}
+
+// With `reuse`: removes the entries of `dst` not in `keep`.
+Status RemoveOthers(store::Backing* b, int dst, const std::vector<std::string>& keep, bool reuse) {
+  if (!reuse) return Status::Ok();
+  const std::set<std::string> wanted(keep.begin(), keep.end());
+  CFS_ASSIGN_OR_RETURN(std::vector<std::string> had, b->ListDir(dst));
+  for (const auto& name : had) {
+    if (!wanted.contains(name)) CFS_RETURN_IF_ERROR(RemoveBackingEntry(b, dst, name));
+  }
+  return Status::Ok();
+}
+
+// `dst`/`chunk` exists (reuse): kept if it is `src`/`chunk`, else replaced
+// by a link to it (link, then rename over).
+Status Relink(store::Backing* b, int src, int dst, const std::string& chunk) {
+  CFS_ASSIGN_OR_RETURN(struct stat want, b->FstatAt(src, chunk, AT_SYMLINK_NOFOLLOW));
+  CFS_ASSIGN_OR_RETURN(struct stat have, b->FstatAt(dst, chunk, AT_SYMLINK_NOFOLLOW));
+  if (want.st_ino == have.st_ino && want.st_dev == have.st_dev) return Status::Ok();
+  const std::string tmp = chunk + ".new";
+  Status gone = b->UnlinkAt(dst, tmp, 0);
+  if (!gone.ok() && !IsVanished(gone)) return gone;
+  CFS_RETURN_IF_ERROR(b->LinkAt(src, chunk, dst, tmp, 0));
+  return b->RenameAt(dst, tmp, dst, chunk, 0);
+}
+
+// objects/<ab>/<file id>/<chunk index>: directories made, chunks linked.
 Status LinkObjects(store::Backing* b, int src, int dst, const CopyOptions& o, CopyStats* stats) {
   CFS_ASSIGN_OR_RETURN(std::vector<std::string> shards, b->ListDir(src));
+  CFS_RETURN_IF_ERROR(RemoveOthers(b, dst, shards, o.reuse));
   for (const auto& shard : shards) {
     CFS_ASSIGN_OR_RETURN(BFd s1, OpenDir(b, src, shard));
-    CFS_RETURN_IF_ERROR(b->MkdirAt(dst, shard, 0700));
+    CFS_RETURN_IF_ERROR(MkdirReusing(b, dst, shard, o.reuse));
     CFS_ASSIGN_OR_RETURN(BFd d1, OpenDir(b, dst, shard));
     CFS_ASSIGN_OR_RETURN(std::vector<std::string> files, b->ListDir(s1.fd()));
+    CFS_RETURN_IF_ERROR(RemoveOthers(b, d1.fd(), files, o.reuse));
     for (const auto& file : files) {
       Result<BFd> s2 = OpenDir(b, s1.fd(), file);
       if (!s2.ok() && o.tolerate_vanished_chunks && IsVanished(s2.status())) continue;
       CFS_RETURN_IF_ERROR(s2.status());
-      CFS_RETURN_IF_ERROR(b->MkdirAt(d1.fd(), file, 0700));
+      CFS_RETURN_IF_ERROR(MkdirReusing(b, d1.fd(), file, o.reuse));
       CFS_ASSIGN_OR_RETURN(BFd d2, OpenDir(b, d1.fd(), file));
       CFS_ASSIGN_OR_RETURN(std::vector<std::string> chunks, b->ListDir(s2->fd()));
+      // e.g. a leftover <n>.cow of an interrupted break
+      std::erase_if(chunks, [](const std::string& c) { return !IsChunkName(c); });
+      CFS_RETURN_IF_ERROR(RemoveOthers(b, d2.fd(), chunks, o.reuse));
       for (const auto& chunk : chunks) {
-        if (!IsChunkName(chunk)) continue;  // e.g. a leftover <n>.cow of an interrupted break
         Status l = b->LinkAt(s2->fd(), chunk, d2.fd(), chunk, 0);
+        if (!l.ok() && o.reuse && l.sys_errno() == EEXIST) l = Relink(b, s2->fd(), d2.fd(), chunk);
         if (!l.ok() && o.tolerate_vanished_chunks && IsVanished(l)) continue;
         CFS_RETURN_IF_ERROR(l);
         ++stats->chunks_linked;
@@ -308,11 +447,12 @@ Status CopyVolumeTree(store::Backing* b, const std::string& src_dir, const std::
   CFS_ASSIGN_OR_RETURN(BFd src, OpenDir(b, AT_FDCWD, src_dir));
   CFS_ASSIGN_OR_RETURN(BFd dst, OpenDir(b, AT_FDCWD, dst_dir));
   CFS_ASSIGN_OR_RETURN(struct stat tree_st, b->FstatAt(src.fd(), "tree", AT_SYMLINK_NOFOLLOW));
-  CFS_RETURN_IF_ERROR(b->MkdirAt(dst.fd(), "tree", 0700));
+  CFS_RETURN_IF_ERROR(MkdirReusing(b, dst.fd(), "tree", options.reuse));
   CFS_ASSIGN_OR_RETURN(BFd st, OpenDir(b, src.fd(), "tree"));
   CFS_ASSIGN_OR_RETURN(BFd dt, OpenDir(b, dst.fd(), "tree"));
   TreeCopier copier(b, options, stats);
   copier.set_root(dt.fd());
+  if (options.reuse) copier.set_reuse();
   CFS_RETURN_IF_ERROR(copier.CopyDir(st.fd(), dt.fd(), ""));
   CFS_RETURN_IF_ERROR(b->Fchmod(dt.fd(), tree_st.st_mode & 07777));
   return b->Futimens(dt.fd(), std::array<struct timespec, 2>{tree_st.st_atim, tree_st.st_mtim}.data());
@@ -323,9 +463,16 @@ Status CopyVolumeCow(store::Backing* b, const std::string& src_dir, const std::s
   CopyStats local;
   if (stats == nullptr) stats = &local;
   CFS_RETURN_IF_ERROR(CopyVolumeTree(b, src_dir, dst_dir, options, stats));
+  return CopyVolumeObjects(b, src_dir, dst_dir, options, stats);
+}
+
+Status CopyVolumeObjects(store::Backing* b, const std::string& src_dir, const std::string& dst_dir,
+                         const CopyOptions& options, CopyStats* stats) {
+  CopyStats local;
+  if (stats == nullptr) stats = &local;
   CFS_ASSIGN_OR_RETURN(BFd src, OpenDir(b, AT_FDCWD, src_dir));
   CFS_ASSIGN_OR_RETURN(BFd dst, OpenDir(b, AT_FDCWD, dst_dir));
-  CFS_RETURN_IF_ERROR(b->MkdirAt(dst.fd(), "objects", 0700));
+  CFS_RETURN_IF_ERROR(MkdirReusing(b, dst.fd(), "objects", options.reuse));
   {
     CFS_ASSIGN_OR_RETURN(BFd so, OpenDir(b, src.fd(), "objects"));
     CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b, dst.fd(), "objects"));
@@ -336,16 +483,18 @@ Status CopyVolumeCow(store::Backing* b, const std::string& src_dir, const std::s
 }
 
 struct LiveTreeCopy::Impl {
-  Impl(store::Backing* b, std::string src, std::string dst)
-      : backing(b), src_dir(std::move(src)), dst_dir(std::move(dst)), copier(b, CopyOptions{.sync = false}, &stats) {}
+  Impl(store::Backing* b, std::string src, std::string dst, bool reuse)
+      : backing(b), src_dir(std::move(src)), dst_dir(std::move(dst)), reuse(reuse),
+        copier(b, CopyOptions{.sync = false}, &stats) {}
   store::Backing* backing;
   std::string src_dir, dst_dir;
+  bool reuse;
   CopyStats stats;
   TreeCopier copier;
 };
 
-LiveTreeCopy::LiveTreeCopy(store::Backing* b, std::string src_dir, std::string dst_dir)
-    : impl_(std::make_unique<Impl>(b, std::move(src_dir), std::move(dst_dir))) {}
+LiveTreeCopy::LiveTreeCopy(store::Backing* b, std::string src_dir, std::string dst_dir, bool reuse)
+    : impl_(std::make_unique<Impl>(b, std::move(src_dir), std::move(dst_dir), reuse)) {}
 LiveTreeCopy::~LiveTreeCopy() = default;
 
 Status LiveTreeCopy::Precopy(CopyStats* stats) {
@@ -353,12 +502,13 @@ Status LiveTreeCopy::Precopy(CopyStats* stats) {
   store::Backing* b = m.backing;
   CFS_ASSIGN_OR_RETURN(BFd src, OpenDir(b, AT_FDCWD, m.src_dir));
   CFS_ASSIGN_OR_RETURN(BFd dst, OpenDir(b, AT_FDCWD, m.dst_dir));
-  CFS_RETURN_IF_ERROR(b->MkdirAt(dst.fd(), "tree", 0700));
+  CFS_RETURN_IF_ERROR(MkdirReusing(b, dst.fd(), "tree", m.reuse));
   CFS_ASSIGN_OR_RETURN(BFd st, OpenDir(b, src.fd(), "tree"));
   CFS_ASSIGN_OR_RETURN(BFd dt, OpenDir(b, dst.fd(), "tree"));
   m.stats = CopyStats{};
   m.copier.set_root(dt.fd());
   m.copier.set_lenient();
+  if (m.reuse) m.copier.set_reuse();
   Status s = m.copier.CopyDir(st.fd(), dt.fd(), "");
   m.copier.set_root(-1);
   if (stats) stats->tree_entries = m.stats.tree_entries;

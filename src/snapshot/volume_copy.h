@@ -31,6 +31,11 @@ struct CopyOptions {
   // a mounted volume deleted that file's data (its last link was already
   // gone from tree/ when tree/ was copied).
   bool tolerate_vanished_chunks = false;
+  // `dst_dir` may hold an earlier copy: tree/ (and objects/, for
+  // CopyVolumeObjects) is brought to the source in place, entry by entry (an
+  // equal entry is kept, no new host inode made; entries the source does
+  // not have are removed).
+  bool reuse = false;
 };
 
 // Copies `src_dir`/tree and `src_dir`/objects into `dst_dir`, an existing
@@ -38,6 +43,12 @@ struct CopyOptions {
 // removes it (it is a staging folder). The source is never modified.
 Status CopyVolumeCow(store::Backing* backing, const std::string& src_dir, const std::string& dst_dir,
                      const CopyOptions& options, CopyStats* stats);
+
+// Hard-links the chunk files of `src_dir`/objects into `dst_dir`/objects
+// (made if missing; with `reuse`, a chunk file already linked stays, one of
+// another inode is relinked, names the source lacks are removed).
+Status CopyVolumeObjects(store::Backing* backing, const std::string& src_dir, const std::string& dst_dir,
+                         const CopyOptions& options, CopyStats* stats);
 
 // Copies only `src_dir`/tree into `dst_dir`/tree (which must not exist):
 // cross-region copies move the chunks themselves (copy_transfer.h).
@@ -51,10 +62,11 @@ Status CopyVolumeTree(store::Backing* backing, const std::string& src_dir, const
 // instead of a copy per file. CatchUp fails with IsHardLinkChange() when a
 // hard-linked inode file changed; the caller then removes `dst_dir`/tree
 // and copies the whole tree (CopyVolumeTree) inside the pause. Nothing is
-// fsynced.
+// fsynced. With `reuse`, `dst_dir`/tree may hold an earlier copy, which
+// Precopy brings to the source in place (CopyOptions::reuse_tree).
 class LiveTreeCopy {
  public:
-  LiveTreeCopy(store::Backing* backing, std::string src_dir, std::string dst_dir);
+  LiveTreeCopy(store::Backing* backing, std::string src_dir, std::string dst_dir, bool reuse = false);
   ~LiveTreeCopy();
   LiveTreeCopy(const LiveTreeCopy&) = delete;
   LiveTreeCopy& operator=(const LiveTreeCopy&) = delete;

@@ -45,6 +45,34 @@ bool IsChunkName(const std::string& name) {
 
 bool Vanished(const Status& s) { return s.sys_errno() == ENOENT; }
 
+// Calls `fn(file_hex, name)` for every entry of every chunk directory
+// `<hh>/<file_hex>/` of `objects`; directories vanishing meanwhile are
+// skipped. Stops at the first error of `fn`.
+template <typename Fn>
+Status WalkChunkDirs(Backing* backing, int objects, Fn fn) {
+  CFS_ASSIGN_OR_RETURN(std::vector<std::string> shards, backing->ListDir(objects));
+  for (const std::string& shard : shards) {
+    auto files = backing->OpenAt(objects, shard, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!files.ok() && Vanished(files.status())) continue;
+    if (!files.ok()) return files.status();
+    auto names = backing->ListDir(*files);
+    (void)backing->Close(*files);
+    if (!names.ok()) return names.status();
+    for (const std::string& file : *names) {
+      if (file.size() < 2 || file.compare(0, 2, shard) != 0) continue;  // not a chunk directory
+      auto dir = backing->OpenAt(objects, shard + "/" + file, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (!dir.ok() && Vanished(dir.status())) continue;  // deleted: its chunks were preserved first
+      if (!dir.ok()) return dir.status();
+      auto chunks = backing->ListDir(*dir);
+      (void)backing->Close(*dir);
+      if (!chunks.ok() && Vanished(chunks.status())) continue;
+      if (!chunks.ok()) return chunks.status();
+      for (const std::string& chunk : *chunks) CFS_RETURN_IF_ERROR(fn(file, chunk));
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status BreakChunkCow(Backing* backing, int dirfd, const std::string& name, int src_fd, bool sync_dir) {
@@ -81,16 +109,38 @@ Status SnapshotLinks::LinkLocked(const std::string& file_hex, const std::string&
   const std::string path = dir + "/" + chunk;
   Status s = backing_->LinkAt(live_, path, snap_, path, 0);
   if (s.ok()) ++linked_;
-  return s.sys_errno() == EEXIST ? Status::Ok() : s;  // the linker was first
+  if (s.sys_errno() != EEXIST) return s;
+  return refresh_ ? RelinkLocked(path) : Status::Ok();  // else the linker was first
+}
+
+Status SnapshotLinks::RelinkLocked(const std::string& path) {
+  CFS_ASSIGN_OR_RETURN(struct stat live, backing_->FstatAt(live_, path, AT_SYMLINK_NOFOLLOW));
+  CFS_ASSIGN_OR_RETURN(struct stat had, backing_->FstatAt(snap_, path, AT_SYMLINK_NOFOLLOW));
+  if (had.st_ino == live.st_ino && had.st_dev == live.st_dev) return Status::Ok();  // unchanged since the last instant
+  // Link, then rename over: the old file stays until the new one is in.
+  const std::string tmp = path + ".new";
+  Status gone = backing_->UnlinkAt(snap_, tmp, 0);  // a leftover of an interrupted refresh
+  if (!gone.ok() && !Vanished(gone)) return gone;
+  CFS_RETURN_IF_ERROR(backing_->LinkAt(live_, path, snap_, tmp, 0));
+  CFS_RETURN_IF_ERROR(backing_->RenameAt(snap_, tmp, snap_, path, 0));
+  ++linked_;
+  return Status::Ok();
 }
 
 void SnapshotLinks::Preserve(const std::string& file_hex, uint64_t chunk) {
   const std::string name = std::to_string(chunk);
   std::lock_guard<std::mutex> l(mu_);
   if (finished_ || !taken_.insert(file_hex + "/" + name).second) return;  // linked or marked already
-  auto st = backing_->FstatAt(live_, file_hex.substr(0, 2) + "/" + file_hex + "/" + name, AT_SYMLINK_NOFOLLOW);
+  const std::string path = file_hex.substr(0, 2) + "/" + file_hex + "/" + name;
+  auto st = backing_->FstatAt(live_, path, AT_SYMLINK_NOFOLLOW);
   if (!st.ok()) {
-    if (!Vanished(st.status())) NoteFailure(st.status());
+    if (!Vanished(st.status())) {
+      NoteFailure(st.status());
+    } else if (refresh_) {  // no such chunk at the instant: neither in the refreshed snapshot
+      Status s = backing_->UnlinkAt(snap_, path, 0);
+      if (s.ok()) ++removed_;
+      if (!s.ok() && !Vanished(s)) NoteFailure(s);
+    }
     return;  // no such chunk at the instant: the one made now is not the snapshot's
   }
   Status s = LinkLocked(file_hex, name);
@@ -111,37 +161,34 @@ Status SnapshotLinks::LinkRest() {
     NoteFailure(s);
     return failure_;
   };
-  auto shards = backing_->ListDir(live_);
-  if (!shards.ok()) return fail(shards.status());
-  for (const std::string& shard : *shards) {
-    auto files = backing_->OpenAt(live_, shard, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (!files.ok() && Vanished(files.status())) continue;
-    if (!files.ok()) return fail(files.status());
-    auto names = backing_->ListDir(*files);
-    (void)backing_->Close(*files);
-    if (!names.ok()) return fail(names.status());
-    for (const std::string& file : *names) {
-      if (file.size() < 2 || file.compare(0, 2, shard) != 0) continue;  // not a chunk directory
-      auto dir = backing_->OpenAt(live_, shard + "/" + file, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (!dir.ok() && Vanished(dir.status())) continue;  // deleted: its chunks were preserved first
-      if (!dir.ok()) return fail(dir.status());
-      auto chunks = backing_->ListDir(*dir);
-      (void)backing_->Close(*dir);
-      if (!chunks.ok() && Vanished(chunks.status())) continue;
-      if (!chunks.ok()) return fail(chunks.status());
-      for (const std::string& chunk : *chunks) {
-        if (!IsChunkName(chunk)) continue;  // e.g. <n>.cow of a break in progress
-        std::lock_guard<std::mutex> l(mu_);
-        if (taken_.contains(file + "/" + chunk)) continue;
-        Status s = LinkLocked(file, chunk);
-        if (!s.ok() && !Vanished(s)) {
-          NoteFailure(s);
-          return failure_;
-        }
-      }
-    }
+  Status walked = WalkChunkDirs(backing_, live_, [this](const std::string& file, const std::string& chunk) {
+    if (!IsChunkName(chunk)) return Status::Ok();  // e.g. <n>.cow of a break in progress
+    std::lock_guard<std::mutex> l(mu_);
+    if (taken_.contains(file + "/" + chunk)) return Status::Ok();
+    Status s = LinkLocked(file, chunk);
+    return Vanished(s) ? Status::Ok() : s;
+  });
+  if (!walked.ok()) return fail(walked);
+  if (refresh_) {
+    if (Status dropped = DropRest(); !dropped.ok()) return fail(dropped);
   }
   return failure();
+}
+
+Status SnapshotLinks::DropRest() {
+  return WalkChunkDirs(backing_, snap_, [this](const std::string& file, const std::string& chunk) {
+    const std::string path = file.substr(0, 2) + "/" + file + "/" + chunk;
+    std::lock_guard<std::mutex> l(mu_);
+    if (IsChunkName(chunk)) {
+      if (taken_.contains(file + "/" + chunk)) return Status::Ok();  // preserved: as it was at the instant
+      // Not taken, so unchanged since the instant: absent now means absent then.
+      auto st = backing_->FstatAt(live_, path, AT_SYMLINK_NOFOLLOW);
+      if (st.ok() || !Vanished(st.status())) return st.status();
+    }
+    Status s = backing_->UnlinkAt(snap_, path, 0);
+    if (s.ok() && IsChunkName(chunk)) ++removed_;
+    return Vanished(s) ? Status::Ok() : s;
+  });
 }
 
 Status SnapshotLinks::failure() const {
@@ -152,6 +199,11 @@ Status SnapshotLinks::failure() const {
 uint64_t SnapshotLinks::linked() const {
   std::lock_guard<std::mutex> l(mu_);
   return linked_;
+}
+
+uint64_t SnapshotLinks::removed() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return removed_;
 }
 
 }  // namespace cfs::store

@@ -10,7 +10,14 @@
 //   write barrier is over but whose chunk files are not all linked yet (the
 //   O(1) write pause): the data path preserves a chunk (links its file as
 //   it was into the snapshot) before its first change since the snapshot
-//   instant, and a linker links every other chunk afterwards.
+//   instant, and a linker links every other chunk afterwards. With
+//   `refresh`, the snapshot is an earlier one being brought to a new
+//   instant in place (replica shipping, docs/regions.md): a chunk it holds
+//   already keeps its file when that is still the live one (same inode),
+//   is relinked to the live file otherwise, and is removed when the live
+//   volume had no such chunk at the instant. No chunk directory is made
+//   or removed twice, which is what makes a refresh cheaper than a new
+//   snapshot plus the deletion of the old one.
 // Thread safety: BreakChunkCow: the caller excludes every writer of the
 // chunk. SnapshotLinks: safe for concurrent use.
 #pragma once
@@ -33,8 +40,8 @@ class SnapshotLinks {
   // the snapshot being built (not owned; open until the object is gone).
   // Made at the snapshot instant (writers held), so every chunk file of the
   // live volume is, at that moment, the chunk as the snapshot must hold it.
-  SnapshotLinks(Backing* backing, int live_objects_fd, int snap_objects_fd)
-      : backing_(backing), live_(live_objects_fd), snap_(snap_objects_fd) {}
+  SnapshotLinks(Backing* backing, int live_objects_fd, int snap_objects_fd, bool refresh = false)
+      : backing_(backing), live_(live_objects_fd), snap_(snap_objects_fd), refresh_(refresh) {}
 
   // Before the first change since the instant (write, punch, truncate,
   // delete, copy-on-write break) to chunk `chunk` of the file whose chunk
@@ -45,25 +52,38 @@ class SnapshotLinks {
   void Preserve(const std::string& file_hex, uint64_t chunk);
   // Links every chunk file of the live volume neither linked nor preserved
   // (nor marked) yet (chunk files vanishing meanwhile were preserved first),
-  // then ends: a later Preserve does nothing (the chunk is linked, so the
-  // copy-on-write break that follows isolates it). Returns failure().
+  // with `refresh` removes the snapshot's chunks the live volume did not
+  // have at the instant, then ends: a later Preserve does nothing (the chunk
+  // is linked, so the copy-on-write break that follows isolates it).
+  // Returns failure().
   Status Finish();
   // The first error of Preserve or LinkRest (the snapshot is incomplete).
   Status failure() const;
+  // Chunk files linked (with `refresh`: linked anew or relinked).
   uint64_t linked() const;
+  // With `refresh`: the snapshot's chunk files removed.
+  uint64_t removed() const;
 
  private:
   Status LinkRest();
+  // With `refresh`: removes the snapshot's chunks not taken and not in the
+  // live volume (so not there at the instant), and leftovers of a relink.
+  Status DropRest();
   // Links `<hh>/<file_hex>/<chunk>` (mu_ held). ENOENT is returned as is.
   Status LinkLocked(const std::string& file_hex, const std::string& chunk);
+  // `path` exists in the snapshot (refresh, mu_ held): keeps it if it is
+  // the live chunk file, else links the live one in its place.
+  Status RelinkLocked(const std::string& path);
   void NoteFailure(const Status& s);  // mu_ held
 
   Backing* backing_;
   int live_, snap_;
+  const bool refresh_;
   mutable std::mutex mu_;                 // guards everything below
   std::unordered_set<std::string> taken_;  // "<file_hex>/<chunk>" handled by Preserve
   std::unordered_set<std::string> dirs_;   // made in the snapshot's objects/
   uint64_t linked_ = 0;
+  uint64_t removed_ = 0;
   bool finished_ = false;
   Status failure_;
 };

@@ -126,12 +126,12 @@ void DataStore::BeginWriteBarrier() { impl_->gate.Close(); }
 void DataStore::EndWriteBarrier() { impl_->gate.Open(); }
 void DataStore::BumpCowEpoch() { impl_->cow_epoch.fetch_add(1); }
 
-Status DataStore::BeginSnapshotLinks(int snapshot_objects_fd) {
+Status DataStore::BeginSnapshotLinks(int snapshot_objects_fd, bool refresh) {
   Impl& s = *impl_;
   if (s.options.read_only) return Status(Code::kFailedPrecondition, "volume is read-only", EROFS);
   std::lock_guard<std::mutex> l(s.snapshot_mu);
   if (s.snapshot_links) return FailedPrecondition("another snapshot of this volume is still linking its chunks");
-  s.snapshot_links = std::make_shared<SnapshotLinks>(s.backing, s.objects_fd, snapshot_objects_fd);
+  s.snapshot_links = std::make_shared<SnapshotLinks>(s.backing, s.objects_fd, snapshot_objects_fd, refresh);
   s.cow_epoch.fetch_add(1);  // every chunk's next change goes through PrepareWrite's slow path
   return Status::Ok();
 }

@@ -115,7 +115,10 @@ class DataStore {
   // instant, stops preserving and returns the number of chunk files linked,
   // or the first failure (the snapshot is then incomplete: discard it).
   // One snapshot at a time: FailedPrecondition while one is pending.
-  Status BeginSnapshotLinks(int snapshot_objects_fd);
+  // `refresh`: `snapshot_objects_fd` holds an earlier snapshot's chunks,
+  // brought to this instant in place (SnapshotLinks, store/chunk_cow.h);
+  // the count returned is then of the chunk files linked anew.
+  Status BeginSnapshotLinks(int snapshot_objects_fd, bool refresh = false);
   Result<uint64_t> FinishSnapshotLinks();
 
   DataCounters& counters();

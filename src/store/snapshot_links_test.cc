@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -33,17 +34,19 @@ class SnapshotLinksTest : public StoreFixture {
   }
   std::string Snap() const { return dir_ + "/snap"; }
 
-  // The instant: writers held, tree/ copied, the data store told.
-  void BeginSnapshot() {
+  // The instant: writers held, tree/ copied, the data store told. With
+  // `refresh`, the snapshot made before is brought to this instant.
+  void BeginSnapshot(bool refresh = false) {
     store_->BeginWriteBarrier();
+    fsys::remove_all(Snap() + "/tree");
     fsys::create_directories(Snap() + "/tree");
     for (const auto& e : fsys::directory_iterator(dir_ + "/tree")) {
       fsys::copy_file(e.path(), Snap() + "/tree/" + e.path().filename().string());
     }
-    ASSERT_EQ(mkdir((Snap() + "/objects").c_str(), 0700), 0);
+    ASSERT_EQ(mkdir((Snap() + "/objects").c_str(), 0700) == 0, !refresh);
     snap_objects_ = open((Snap() + "/objects").c_str(), O_RDONLY | O_DIRECTORY);
     ASSERT_GE(snap_objects_, 0);
-    Status s = store_->BeginSnapshotLinks(snap_objects_);
+    Status s = store_->BeginSnapshotLinks(snap_objects_, refresh);
     store_->EndWriteBarrier();
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
@@ -80,6 +83,14 @@ class SnapshotLinksTest : public StoreFixture {
     return n;
   }
   size_t ChunkBytes() const { return size_t{options_.chunk_blocks} * kBlockSize; }
+  // Chunk `c` of file `id` in the snapshot.
+  std::string SnapChunk(const FileId& id, uint64_t c) const {
+    return Snap() + "/objects/" + ChunkPath(id, c).substr(dir_.size() + 9);
+  }
+  static ino_t Inode(const std::string& path) {
+    struct stat st {};
+    return stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+  }
 
   int snap_objects_ = -1;
 };
@@ -194,6 +205,65 @@ TEST_P(SnapshotLinksTest, ConcurrentWritersRacingTheLinker) {
     EXPECT_EQ(ReadAll(*files[i]), live[i]) << "live file " << i;
     EXPECT_EQ(ReadSnapshot("f" + std::to_string(i)), instant[i]) << "snapshot of file " << i;
   }
+}
+
+// Replica shipping refreshes its snapshot in place: a chunk unchanged since
+// the last instant keeps its file (so a diff by inode finds it unchanged),
+// a changed one is relinked, one gone at the new instant is removed, and
+// changes after the new instant (before the linker is done) still leave
+// the snapshot exactly at that instant.
+TEST_P(SnapshotLinksTest, RefreshBringsAnEarlierSnapshotToTheNewInstant) {
+  std::mt19937_64 rng(TestSeed());
+  auto a = NewFile("a");
+  auto b = NewFile("b");
+  auto c = NewFile("c");
+  auto e = NewFile("e");
+  Bytes da = RandomData(rng, 3 * ChunkBytes()), db = RandomData(rng, 2 * ChunkBytes()),
+        dc = RandomData(rng, ChunkBytes()), de = RandomData(rng, ChunkBytes());
+  ASSERT_TRUE(a->Write(0, da).ok());
+  ASSERT_TRUE(b->Write(0, db).ok());
+  ASSERT_TRUE(c->Write(0, dc).ok());
+  ASSERT_TRUE(e->Write(0, de).ok());
+  BeginSnapshot();
+  EXPECT_EQ(FinishSnapshot(), 3u + 2u + 1u + 1u);
+  const ino_t a0 = Inode(SnapChunk(a->id(), 0)), a1 = Inode(SnapChunk(a->id(), 1));
+  ASSERT_NE(a0, 0u);
+  // Between the instants: a's chunk 1 rewritten, b cut to one chunk, c's
+  // data deleted, d born; a stale relink leftover in the snapshot.
+  Bytes patch = RandomData(rng, kBlockSize);
+  ASSERT_TRUE(a->Write(ChunkBytes(), patch).ok());
+  std::copy(patch.begin(), patch.end(), da.begin() + ChunkBytes());
+  ASSERT_TRUE(b->Truncate(ChunkBytes()).ok());
+  db.resize(ChunkBytes());
+  FileId cid = c->id();
+  c.reset();
+  ASSERT_TRUE(store_->DeleteFileData(cid).ok());
+  auto d = NewFile("d");
+  Bytes dd = RandomData(rng, ChunkBytes() + 10);
+  ASSERT_TRUE(d->Write(0, dd).ok());
+  { std::ofstream(SnapChunk(a->id(), 2) + ".new") << "left over"; }
+  BeginSnapshot(/*refresh=*/true);
+  // After the new instant, before the linker: a's chunk 2 rewritten (to be
+  // preserved as it was), b regrown (its chunk 1, absent at the instant,
+  // must stay out), e deleted (kept as it was).
+  ASSERT_TRUE(a->Write(2 * ChunkBytes() + 7, RandomData(rng, 100)).ok());
+  ASSERT_TRUE(b->Write(ChunkBytes() + 3, RandomData(rng, 50)).ok());
+  FileId eid = e->id();
+  e.reset();
+  ASSERT_TRUE(store_->DeleteFileData(eid).ok());
+  // Linked anew: a's chunk 1 and d's two chunks (a's chunk 2 was shared,
+  // so its write broke away and the snapshot kept its file).
+  EXPECT_EQ(FinishSnapshot(), 1u + 2u);
+  EXPECT_EQ(Inode(SnapChunk(a->id(), 0)), a0) << "an unchanged chunk keeps its file";
+  EXPECT_NE(Inode(SnapChunk(a->id(), 1)), a1) << "a changed chunk is relinked";
+  EXPECT_EQ(ReadSnapshot("a"), da);
+  EXPECT_EQ(ReadSnapshot("b"), db);
+  EXPECT_EQ(ReadSnapshot("d"), dd);
+  EXPECT_EQ(ReadSnapshot("e"), de);
+  EXPECT_FALSE(fsys::exists(SnapChunk(cid, 0))) << "a chunk gone at the instant is removed";
+  EXPECT_FALSE(fsys::exists(SnapChunk(b->id(), 1))) << "a chunk born after the instant stays out";
+  EXPECT_FALSE(fsys::exists(SnapChunk(a->id(), 2) + ".new"));
+  EXPECT_EQ(SnapshotChunkFiles(), 3u + 1u + 2u + 1u);
 }
 
 }  // namespace
