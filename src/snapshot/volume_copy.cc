@@ -196,7 +196,8 @@ class TreeCopier {
       CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b_, dst, name));
       CFS_RETURN_IF_ERROR(CopyDir(s.fd(), d.fd(), child));
       CFS_RETURN_IF_ERROR(CopyAttrs(s.fd(), d.fd(), st));
-    } else if (same_kind && S_ISREG(st.st_mode) && st.st_nlink == 1 && old->st_nlink == 1) {
+    } else if (same_kind && S_ISREG(st.st_mode) && st.st_nlink == 1 && old->st_nlink == 1 &&
+               ((old->st_mode & S_IWUSR) || ::geteuid() == 0)) {  // else not writable here: made anew
       CFS_ASSIGN_OR_RETURN(BFd in, OpenB(b_, src, name, O_RDONLY | O_NOFOLLOW));
       CFS_ASSIGN_OR_RETURN(BFd out, OpenB(b_, dst, name, O_RDWR | O_NOFOLLOW));
       CFS_ASSIGN_OR_RETURN(bool same, SameBytes(in.fd(), out.fd(), st.st_size, old->st_size));

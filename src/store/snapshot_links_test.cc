@@ -77,9 +77,14 @@ class SnapshotLinksTest : public StoreFixture {
     close(vfd);
     return out;
   }
-  size_t SnapshotChunkFiles() const {
+  size_t SnapshotChunkFiles() const { return ChunkFiles(Snap() + "/objects"); }
+  // Chunk files (all-digit names) under `objects`.
+  static size_t ChunkFiles(const std::string& objects) {
     size_t n = 0;
-    for (const auto& e : fsys::recursive_directory_iterator(Snap() + "/objects")) n += e.is_regular_file();
+    for (const auto& e : fsys::recursive_directory_iterator(objects)) {
+      const std::string name = e.path().filename();
+      n += e.is_regular_file() && name.find_first_not_of("0123456789") == std::string::npos;
+    }
     return n;
   }
   size_t ChunkBytes() const { return size_t{options_.chunk_blocks} * kBlockSize; }
@@ -165,45 +170,57 @@ TEST_P(SnapshotLinksTest, SecondSnapshotWhileLinkingIsRefused) {
 }
 
 // Writers on every chunk while the linker runs: the snapshot is exactly the
-// instant, the live files exactly the writes (TSan: scripts/tsan).
+// instant, the live files exactly the writes (TSan: scripts/tsan). Then the
+// same race against a refresh of that snapshot (replica shipping): most
+// chunks were rewritten since its instant, the others are still shared.
 TEST_P(SnapshotLinksTest, ConcurrentWritersRacingTheLinker) {
   const uint64_t seed = TestSeed();
   constexpr int kFiles = 6, kChunks = 8, kWrites = 60;
   std::mt19937_64 rng(seed);
   std::vector<std::shared_ptr<FileData>> files;
-  std::vector<Bytes> instant, live;
+  std::vector<Bytes> live;
   for (int i = 0; i < kFiles; ++i) {
     files.push_back(NewFile("f" + std::to_string(i)));
-    instant.push_back(RandomData(rng, kChunks * ChunkBytes()));
-    ASSERT_TRUE(files.back()->Write(0, instant.back()).ok());
+    live.push_back(RandomData(rng, kChunks * ChunkBytes()));
+    ASSERT_TRUE(files.back()->Write(0, live.back()).ok());
   }
-  live = instant;
-  BeginSnapshot();
-  std::atomic<int> errors{0};
-  std::vector<std::thread> writers;
-  for (int i = 0; i < kFiles; ++i) {
-    writers.emplace_back([&, i] {
-      std::mt19937_64 r(seed * 31 + i);
-      for (int w = 0; w < kWrites; ++w) {
-        uint64_t off = r() % (live[i].size() - kBlockSize);
-        Bytes d = RandomData(r, 1 + r() % kBlockSize);
-        if (!files[i]->Write(off, d).ok()) ++errors;
-        std::copy(d.begin(), d.end(), live[i].begin() + off);
-        if (w == kWrites / 2 && i == 0) {  // a truncate and regrow meanwhile
-          if (!files[i]->Truncate(ChunkBytes() + 1).ok() || !files[i]->Truncate(live[i].size()).ok()) ++errors;
-          std::fill(live[i].begin() + ChunkBytes() + 1, live[i].end(), 0);
+  for (bool refresh : {false, true}) {
+    SCOPED_TRACE(refresh ? "refreshing the snapshot" : "a new snapshot");
+    const std::vector<Bytes> instant = live;
+    // Before the refresh not every chunk exists: the truncate of the first
+    // round dropped some that no write made again.
+    const size_t chunk_files = ChunkFiles(dir_ + "/objects");
+    BeginSnapshot(refresh);
+    std::atomic<int> errors{0};
+    std::vector<std::thread> writers;
+    for (int i = 0; i < kFiles; ++i) {
+      writers.emplace_back([&, i] {
+        std::mt19937_64 r(seed * 31 + i + (refresh ? 1000 : 0));
+        for (int w = 0; w < kWrites; ++w) {
+          uint64_t off = r() % (live[i].size() - kBlockSize);
+          Bytes d = RandomData(r, 1 + r() % kBlockSize);
+          if (!files[i]->Write(off, d).ok()) ++errors;
+          std::copy(d.begin(), d.end(), live[i].begin() + off);
+          if (w == kWrites / 2 && i == 0) {  // a truncate and regrow meanwhile
+            if (!files[i]->Truncate(ChunkBytes() + 1).ok() || !files[i]->Truncate(live[i].size()).ok()) ++errors;
+            std::fill(live[i].begin() + ChunkBytes() + 1, live[i].end(), 0);
+          }
         }
-      }
-    });
-  }
-  uint64_t linked = FinishSnapshot();
-  for (auto& t : writers) t.join();
-  ASSERT_EQ(errors.load(), 0);
-  EXPECT_EQ(linked, uint64_t{kFiles} * kChunks);
-  EXPECT_EQ(SnapshotChunkFiles(), size_t{kFiles} * kChunks);
-  for (int i = 0; i < kFiles; ++i) {
-    EXPECT_EQ(ReadAll(*files[i]), live[i]) << "live file " << i;
-    EXPECT_EQ(ReadSnapshot("f" + std::to_string(i)), instant[i]) << "snapshot of file " << i;
+      });
+    }
+    uint64_t linked = FinishSnapshot();
+    for (auto& t : writers) t.join();
+    ASSERT_EQ(errors.load(), 0);
+    // A refresh links anew only the chunks rewritten since the last instant.
+    EXPECT_LE(linked, uint64_t{kFiles} * kChunks);
+    if (!refresh) {
+      EXPECT_EQ(linked, uint64_t{kFiles} * kChunks);
+    }
+    EXPECT_EQ(SnapshotChunkFiles(), chunk_files);
+    for (int i = 0; i < kFiles; ++i) {
+      EXPECT_EQ(ReadAll(*files[i]), live[i]) << "live file " << i;
+      EXPECT_EQ(ReadSnapshot("f" + std::to_string(i)), instant[i]) << "snapshot of file " << i;
+    }
   }
 }
 

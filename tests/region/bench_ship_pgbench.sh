@@ -4,7 +4,8 @@
 # (`replica ship --follow`), ROUNDS alternating runs of each, medians quoted
 # (issue 6 goal: with shipping >= 0.9x of without). Root only.
 # Usage: bench_ship_pgbench.sh PATH-TO-cipherfs [SCALE] [SECONDS] [ROUNDS] [INTERVAL_MS]
-# INTERVAL_MS "default" runs `replica ship --follow` without --interval-ms.
+# INTERVAL_MS "default" (the default) runs `replica ship --follow` without
+# --interval-ms, i.e. at the command's default interval (10 s).
 # BASELINE=PATH-TO-other-cipherfs adds, in every round, a run shipping with
 # that binary (before/after of the shipper in one run; the source's daemon
 # is always PATH-TO-cipherfs). Each round prints the shipments' median
@@ -14,7 +15,7 @@ CIPHERFS=${1:?usage: $0 PATH-TO-cipherfs [SCALE] [SECONDS] [ROUNDS] [INTERVAL_MS
 SCALE=${2:-10}
 SECS=${3:-30}
 ROUNDS=${4:-3}
-INTERVAL=${5:-1000}
+INTERVAL=${5:-default}
 CLIENTS=4
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export CFS_TAG=bench-ship
@@ -76,7 +77,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
   fi
 done
 m0=$(med "${T0[@]}"); m1=$(med "${T1[@]}")
-echo "scale $SCALE, $CLIENTS clients, ${SECS}s runs, shipping every ${INTERVAL} ms, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+every="every $INTERVAL ms"; [[ $INTERVAL == default ]] && every="at the default interval"
+echo "scale $SCALE, $CLIENTS clients, ${SECS}s runs, shipping $every, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "median: no replica $m0 tps, while shipping $m1 tps: $(echo "scale=2; $m1 / $m0" | bc)x (goal >= 0.9x)"
 if [[ -n $BASELINE ]]; then
   m2=$(med "${T2[@]}")
