@@ -182,7 +182,12 @@ Status ShipOnce(Context& ctx, const std::string& id, nlohmann::json& state, snap
   config::VolumeDescriptor sd = SnapshotDescriptor(src, c, snap_id, "manual");
   nlohmann::json snap_report;
   auto snap_t0 = std::chrono::steady_clock::now();
-  CFS_RETURN_IF_ERROR(CowCopyOfCluster(src, cluster, sd, &snap_report, /*refresh=*/true));
+  Status snapped = CowCopyOfCluster(src, cluster, sd, &snap_report, /*refresh=*/true);
+  if (snapped.code() == Code::kAlreadyExists) {  // a daemon of an older version makes snapshots only
+    (void)snapshot::DeleteVolume(SnapshotsDir(src), snap_id);
+    snapped = CowCopyOfCluster(src, cluster, sd, &snap_report);
+  }
+  CFS_RETURN_IF_ERROR(snapped);
   report->snapshot_us =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - snap_t0).count();
   report->snapshot_pause_us = snap_report.value("pause_us", int64_t{0});

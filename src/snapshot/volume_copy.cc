@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "store/chunk_cow.h"
 
 namespace cfs::snapshot {
 namespace {
@@ -47,6 +48,18 @@ Result<BFd> OpenDir(store::Backing* b, int dirfd, const std::string& name) {
 bool IsVanished(const Status& s) { return s.sys_errno() == ENOENT; }
 
 Status HardLinkChange(std::string what) { return Status(Code::kUnavailable, std::move(what), EMLINK); }
+
+// Removes `name` in `dir`, a directory with everything in it, or a file.
+Status RemoveBackingEntry(store::Backing* b, int dir, const std::string& name) {
+  CFS_ASSIGN_OR_RETURN(struct stat st, b->FstatAt(dir, name, AT_SYMLINK_NOFOLLOW));
+  if (!S_ISDIR(st.st_mode)) return b->UnlinkAt(dir, name, 0);
+  {
+    CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b, dir, name));
+    CFS_ASSIGN_OR_RETURN(std::vector<std::string> names, b->ListDir(d.fd()));
+    for (const auto& n : names) CFS_RETURN_IF_ERROR(RemoveBackingEntry(b, d.fd(), n));
+  }
+  return b->UnlinkAt(dir, name, AT_REMOVEDIR);
+}
 
 class TreeCopier {
  public:
@@ -248,16 +261,7 @@ class TreeCopier {
   }
 
   // Removes entry `name` of the copy (a directory with everything in it).
-  Status RemoveEntry(int dir, const std::string& name) {
-    CFS_ASSIGN_OR_RETURN(struct stat st, b_->FstatAt(dir, name, AT_SYMLINK_NOFOLLOW));
-    if (!S_ISDIR(st.st_mode)) return b_->UnlinkAt(dir, name, 0);
-    {
-      CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b_, dir, name));
-      CFS_ASSIGN_OR_RETURN(std::vector<std::string> names, b_->ListDir(d.fd()));
-      for (const auto& n : names) CFS_RETURN_IF_ERROR(RemoveEntry(d.fd(), n));
-    }
-    return b_->UnlinkAt(dir, name, AT_REMOVEDIR);
-  }
+  Status RemoveEntry(int dir, const std::string& name) { return RemoveBackingEntry(b_, dir, name); }
 
   static std::array<struct timespec, 2> Times(const struct stat& st) { return {st.st_atim, st.st_mtim}; }
 
@@ -346,23 +350,10 @@ bool IsChunkName(const std::string& name) {
   return true;
 }
 
-// objects/<ab>/<file id>/<chunk index>: directories made, chunks linked.
 // `dir`/`name`, made (or, with `reuse`, kept if it is there).
 Status MkdirReusing(store::Backing* b, int dir, const std::string& name, bool reuse) {
   Status s = b->MkdirAt(dir, name, 0700);
   return reuse && s.sys_errno() == EEXIST ? Status::Ok() : s;
-}
-
-// Removes `name` in `dir`, a directory with everything in it, or a file.
-Status RemoveBackingEntry(store::Backing* b, int dir, const std::string& name) {
-  CFS_ASSIGN_OR_RETURN(struct stat st, b->FstatAt(dir, name, AT_SYMLINK_NOFOLLOW));
-  if (!S_ISDIR(st.st_mode)) return b->UnlinkAt(dir, name, 0);
-  {
-    CFS_ASSIGN_OR_RETURN(BFd d, OpenDir(b, dir, name));
-    CFS_ASSIGN_OR_RETURN(std::vector<std::string> names, b->ListDir(d.fd()));
-    for (const auto& n : names) CFS_RETURN_IF_ERROR(RemoveBackingEntry(b, d.fd(), n));
-  }
-  return b->UnlinkAt(dir, name, AT_REMOVEDIR);
 }
 
 // With `reuse`: removes the entries of `dst` not in `keep`.
@@ -374,19 +365,6 @@ Status RemoveOthers(store::Backing* b, int dst, const std::vector<std::string>& 
     if (!wanted.contains(name)) CFS_RETURN_IF_ERROR(RemoveBackingEntry(b, dst, name));
   }
   return Status::Ok();
-}
-
-// `dst`/`chunk` exists (reuse): kept if it is `src`/`chunk`, else replaced
-// by a link to it (link, then rename over).
-Status Relink(store::Backing* b, int src, int dst, const std::string& chunk) {
-  CFS_ASSIGN_OR_RETURN(struct stat want, b->FstatAt(src, chunk, AT_SYMLINK_NOFOLLOW));
-  CFS_ASSIGN_OR_RETURN(struct stat have, b->FstatAt(dst, chunk, AT_SYMLINK_NOFOLLOW));
-  if (want.st_ino == have.st_ino && want.st_dev == have.st_dev) return Status::Ok();
-  const std::string tmp = chunk + ".new";
-  Status gone = b->UnlinkAt(dst, tmp, 0);
-  if (!gone.ok() && !IsVanished(gone)) return gone;
-  CFS_RETURN_IF_ERROR(b->LinkAt(src, chunk, dst, tmp, 0));
-  return b->RenameAt(dst, tmp, dst, chunk, 0);
 }
 
 // objects/<ab>/<file id>/<chunk index>: directories made, chunks linked.
@@ -411,7 +389,7 @@ Status LinkObjects(store::Backing* b, int src, int dst, const CopyOptions& o, Co
       CFS_RETURN_IF_ERROR(RemoveOthers(b, d2.fd(), chunks, o.reuse));
       for (const auto& chunk : chunks) {
         Status l = b->LinkAt(s2->fd(), chunk, d2.fd(), chunk, 0);
-        if (!l.ok() && o.reuse && l.sys_errno() == EEXIST) l = Relink(b, s2->fd(), d2.fd(), chunk);
+        if (!l.ok() && o.reuse && l.sys_errno() == EEXIST) l = store::LinkOver(b, s2->fd(), d2.fd(), chunk).status();
         if (!l.ok() && o.tolerate_vanished_chunks && IsVanished(l)) continue;
         CFS_RETURN_IF_ERROR(l);
         ++stats->chunks_linked;

@@ -110,21 +110,24 @@ Status SnapshotLinks::LinkLocked(const std::string& file_hex, const std::string&
   Status s = backing_->LinkAt(live_, path, snap_, path, 0);
   if (s.ok()) ++linked_;
   if (s.sys_errno() != EEXIST) return s;
-  return refresh_ ? RelinkLocked(path) : Status::Ok();  // else the linker was first
+  if (!refresh_) return Status::Ok();  // the linker was first
+  // Refresh: the snapshot's chunk stays if it is still the live one, else
+  // is relinked (the linker may also have been first: then it is).
+  CFS_ASSIGN_OR_RETURN(bool relinked, LinkOver(backing_, live_, snap_, path));
+  if (relinked) ++linked_;
+  return Status::Ok();
 }
 
-Status SnapshotLinks::RelinkLocked(const std::string& path) {
-  CFS_ASSIGN_OR_RETURN(struct stat live, backing_->FstatAt(live_, path, AT_SYMLINK_NOFOLLOW));
-  CFS_ASSIGN_OR_RETURN(struct stat had, backing_->FstatAt(snap_, path, AT_SYMLINK_NOFOLLOW));
-  if (had.st_ino == live.st_ino && had.st_dev == live.st_dev) return Status::Ok();  // unchanged since the last instant
-  // Link, then rename over: the old file stays until the new one is in.
+Result<bool> LinkOver(Backing* backing, int src_dirfd, int dst_dirfd, const std::string& path) {
+  CFS_ASSIGN_OR_RETURN(struct stat want, backing->FstatAt(src_dirfd, path, AT_SYMLINK_NOFOLLOW));
+  CFS_ASSIGN_OR_RETURN(struct stat have, backing->FstatAt(dst_dirfd, path, AT_SYMLINK_NOFOLLOW));
+  if (have.st_ino == want.st_ino && have.st_dev == want.st_dev) return false;
   const std::string tmp = path + ".new";
-  Status gone = backing_->UnlinkAt(snap_, tmp, 0);  // a leftover of an interrupted refresh
+  Status gone = backing->UnlinkAt(dst_dirfd, tmp, 0);  // a leftover of an interrupted relink
   if (!gone.ok() && !Vanished(gone)) return gone;
-  CFS_RETURN_IF_ERROR(backing_->LinkAt(live_, path, snap_, tmp, 0));
-  CFS_RETURN_IF_ERROR(backing_->RenameAt(snap_, tmp, snap_, path, 0));
-  ++linked_;
-  return Status::Ok();
+  CFS_RETURN_IF_ERROR(backing->LinkAt(src_dirfd, path, dst_dirfd, tmp, 0));
+  CFS_RETURN_IF_ERROR(backing->RenameAt(dst_dirfd, tmp, dst_dirfd, path, 0));
+  return true;
 }
 
 void SnapshotLinks::Preserve(const std::string& file_hex, uint64_t chunk) {
@@ -138,7 +141,6 @@ void SnapshotLinks::Preserve(const std::string& file_hex, uint64_t chunk) {
       NoteFailure(st.status());
     } else if (refresh_) {  // no such chunk at the instant: neither in the refreshed snapshot
       Status s = backing_->UnlinkAt(snap_, path, 0);
-      if (s.ok()) ++removed_;
       if (!s.ok() && !Vanished(s)) NoteFailure(s);
     }
     return;  // no such chunk at the instant: the one made now is not the snapshot's
@@ -186,7 +188,6 @@ Status SnapshotLinks::DropRest() {
       if (st.ok() || !Vanished(st.status())) return st.status();
     }
     Status s = backing_->UnlinkAt(snap_, path, 0);
-    if (s.ok() && IsChunkName(chunk)) ++removed_;
     return Vanished(s) ? Status::Ok() : s;
   });
 }
@@ -201,9 +202,5 @@ uint64_t SnapshotLinks::linked() const {
   return linked_;
 }
 
-uint64_t SnapshotLinks::removed() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return removed_;
-}
 
 }  // namespace cfs::store

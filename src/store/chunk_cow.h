@@ -27,12 +27,19 @@
 #include <string>
 #include <unordered_set>
 
+#include "common/result.h"
 #include "common/status.h"
 #include "store/backing.h"
 
 namespace cfs::store {
 
 Status BreakChunkCow(Backing* backing, int dirfd, const std::string& name, int src_fd, bool sync_dir = true);
+
+// Makes `dst_dirfd`/`path`, which exists, a hard link to `src_dirfd`/`path`:
+// nothing if it is one already (same inode), else a link made beside it
+// (`<path>.new`) is renamed over it, so the name never goes missing.
+// Returns whether it relinked.
+Result<bool> LinkOver(Backing* backing, int src_dirfd, int dst_dirfd, const std::string& path);
 
 class SnapshotLinks {
  public:
@@ -61,8 +68,6 @@ class SnapshotLinks {
   Status failure() const;
   // Chunk files linked (with `refresh`: linked anew or relinked).
   uint64_t linked() const;
-  // With `refresh`: the snapshot's chunk files removed.
-  uint64_t removed() const;
 
  private:
   Status LinkRest();
@@ -71,9 +76,6 @@ class SnapshotLinks {
   Status DropRest();
   // Links `<hh>/<file_hex>/<chunk>` (mu_ held). ENOENT is returned as is.
   Status LinkLocked(const std::string& file_hex, const std::string& chunk);
-  // `path` exists in the snapshot (refresh, mu_ held): keeps it if it is
-  // the live chunk file, else links the live one in its place.
-  Status RelinkLocked(const std::string& path);
   void NoteFailure(const Status& s);  // mu_ held
 
   Backing* backing_;
@@ -83,7 +85,6 @@ class SnapshotLinks {
   std::unordered_set<std::string> taken_;  // "<file_hex>/<chunk>" handled by Preserve
   std::unordered_set<std::string> dirs_;   // made in the snapshot's objects/
   uint64_t linked_ = 0;
-  uint64_t removed_ = 0;
   bool finished_ = false;
   Status failure_;
 };

@@ -69,6 +69,7 @@ expect 0 umount "$R"
 
 # --- cross region: create, ship increments, promote ---
 head -c 8000000 /dev/urandom >"$W/big"; sync "$W/big"
+head -c 100000 /dev/urandom >"$W/gone"; sync "$W/gone"
 expect 0 replica create --source orders --source-region local-1 --id orders-dr --region dr-1 --kms-key-id "$K2"
 contains "shipped replica" "$OUT"
 cp "$W/big" "$WORK/big.v1"
@@ -81,6 +82,15 @@ expect 0 replica describe --id orders-dr --region dr-1 --output json
 same "$(json_get '.DBClusters[0].KmsKeyId')" "$K2" "replica key"
 same "$(json_get '.DBClusters[0].Generation')" 2 "replica generation"
 CHECKS=$((CHECKS + 1)); [ "$(json_get '.DBClusters[0].ReplicaLagSeconds')" -lt 60 ] || fail "replica lag"
+# A third shipment refreshes the first one's source snapshot and rebuilds
+# the image the second replaced, in place: a changed chunk, a file gone, a
+# new file in a new directory.
+printf 'again' | dd of="$W/big" bs=1 seek=3200000 conv=notrunc,fsync status=none
+rm "$W/gone"; mkdir "$W/d"; echo "born in shipment 3" >"$W/d/new"; sync "$W/d/new"
+cp "$W/big" "$WORK/big.v2"
+expect 0 replica ship --id orders-dr --region dr-1
+contains "shipped replica orders-dr: 2 chunk(s) changed" "$OUT" "third shipment"
+contains "1 removed" "$OUT" "third shipment removes the deleted file's chunk"
 # --follow outlives a failed shipment: with the replica's descriptor moved
 # away, shipments fail (logged); once it is back the loop ships again.
 DESC=$CIPHERFS_HOME/regions/dr-1/replicas/orders-dr.desc
@@ -102,6 +112,11 @@ same "$(json_get '[.DBClusters[0].Lineage[].Relation] | join(",")')" "replica-of
 P=$WORK/p; mkdir -p "$P"; MOUNTS+=("$P")
 expect 0 mount orders-dr "$P" --region dr-1
 CHECKS=$((CHECKS + 1)); cmp -s "$WORK/big.v2" "$P/big" || fail "promoted data is not the last shipped state"
+same "$(cat "$P/d/new" 2>&1)" "born in shipment 3" "promoted new file"
+CHECKS=$((CHECKS + 1)); [ ! -e "$P/gone" ] || fail "a file deleted before the last shipment is in the promoted image"
+CHECKS=$((CHECKS + 1)); [ ! -e "$CIPHERFS_HOME/regions/dr-1/replicas/orders-dr.ship" ] || fail "promote left the previous image"
+expect 0 snapshot list --output json
+CHECKS=$((CHECKS + 1)); [[ $OUT != *replica-orders-dr* ]] || fail "promote left the shipment snapshots"
 echo writable >"$P/new" || fail "promoted cluster not writable"
 expect 0 umount "$P"
 expect 0 umount "$W"
