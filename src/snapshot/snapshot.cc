@@ -115,10 +115,12 @@ Status Publish(Status built, const std::string& staging, const std::string& pare
   return s;
 }
 
+// With `refresh` (`live` with `data` only), `staging` holds an earlier
+// snapshot (CopyLive).
 Status BuildStaged(store::Backing* b, const std::string& src_dir, const std::string& staging,
-                   const config::VolumeDescriptor& d, const LiveHooks* live, CreateResult* r) {
+                   const config::VolumeDescriptor& d, const LiveHooks* live, CreateResult* r, bool refresh = false) {
   if (live && live->data) {
-    CFS_RETURN_IF_ERROR(CopyLive(b, src_dir, staging, *live, r));
+    CFS_RETURN_IF_ERROR(CopyLive(b, src_dir, staging, *live, r, refresh));
     CFS_RETURN_IF_ERROR(SyncCopy(b, staging));
     return config::WriteVolumeDescriptor(staging, d);
   }
@@ -169,12 +171,8 @@ Status RefreshCowVolume(store::Backing* b, const std::string& src_dir, const std
   if (::renameat2(AT_FDCWD, final_dir.c_str(), AT_FDCWD, staging.c_str(), RENAME_NOREPLACE) != 0) {
     return Status::FromErrno(errno, "rename " + final_dir);
   }
-  Status s = [&]() -> Status {
-    CFS_RETURN_IF_ERROR(CopyLive(b, src_dir, staging, live, r, /*refresh=*/true));
-    CFS_RETURN_IF_ERROR(SyncCopy(b, staging));
-    return config::WriteVolumeDescriptor(staging, d);
-  }();
-  CFS_RETURN_IF_ERROR(Publish(s, staging, parent_dir, d.id));
+  CFS_RETURN_IF_ERROR(
+      Publish(BuildStaged(b, src_dir, staging, d, &live, r, /*refresh=*/true), staging, parent_dir, d.id));
   r->total_us = NowUs() - t0;
   return Status::Ok();
 }

@@ -239,23 +239,21 @@ class TreeCopier {
   // Whether `a` (`a_size` bytes) and `b` hold the same bytes.
   Result<bool> SameBytes(int a, int b, off_t a_size, off_t b_size) {
     if (a_size != b_size) return false;
-    std::vector<uint8_t> x(64 * 1024), y(64 * 1024);
     for (off_t off = 0; off < a_size;) {
-      CFS_ASSIGN_OR_RETURN(size_t got, b_->PRead(a, x.data(), x.size(), off));
+      CFS_ASSIGN_OR_RETURN(size_t got, b_->PRead(a, buf_.data(), buf_.size(), off));
       if (got == 0) return false;  // shrank meanwhile: copy it
-      CFS_ASSIGN_OR_RETURN(size_t got_b, b_->PRead(b, y.data(), got, off));
-      if (got_b != got || std::memcmp(x.data(), y.data(), got) != 0) return false;
+      CFS_ASSIGN_OR_RETURN(size_t got_b, b_->PRead(b, other_.data(), got, off));
+      if (got_b != got || std::memcmp(buf_.data(), other_.data(), got) != 0) return false;
       off += static_cast<off_t>(got);
     }
     return true;
   }
 
   Status CopyBytes(int in, int out) {
-    std::vector<uint8_t> buf(64 * 1024);
     for (off_t off = 0;;) {
-      CFS_ASSIGN_OR_RETURN(size_t got, b_->PRead(in, buf.data(), buf.size(), off));
+      CFS_ASSIGN_OR_RETURN(size_t got, b_->PRead(in, buf_.data(), buf_.size(), off));
       if (got == 0) return Status::Ok();
-      CFS_RETURN_IF_ERROR(b_->PWrite(out, buf.data(), got, off));
+      CFS_RETURN_IF_ERROR(b_->PWrite(out, buf_.data(), got, off));
       off += static_cast<off_t>(got);
     }
   }
@@ -282,36 +280,44 @@ class TreeCopier {
     return b_->Futimens(dst, Times(st).data());
   }
 
-  Status CopyXattrs(int src, int dst) {
+  // The attribute names of `fd`, each followed by a NUL ("" where the host
+  // has no xattrs).
+  Result<std::string> XattrNames(int fd) {
     std::vector<char> list(4096);
-    Result<size_t> n = b_->Flistxattr(src, list.data(), list.size());
+    Result<size_t> n = b_->Flistxattr(fd, list.data(), list.size());
     if (!n.ok() && n.status().sys_errno() == ERANGE) {
       list.resize(65536);
-      n = b_->Flistxattr(src, list.data(), list.size());
+      n = b_->Flistxattr(fd, list.data(), list.size());
     }
-    if (!n.ok()) return n.status().sys_errno() == ENOTSUP ? Status::Ok() : n.status();
+    if (!n.ok()) return n.status().sys_errno() == ENOTSUP ? Result<std::string>(std::string()) : n.status();
+    return std::string(list.data(), *n);
+  }
+
+  Status CopyXattrs(int src, int dst) {
+    CFS_ASSIGN_OR_RETURN(std::string names, XattrNames(src));
     std::vector<uint8_t> value(65536);
-    for (size_t i = 0; i < *n;) {
-      std::string name(&list[i]);
+    for (size_t i = 0; i < names.size();) {
+      std::string name(&names[i]);
       i += name.size() + 1;
       CFS_ASSIGN_OR_RETURN(size_t len, b_->Fgetxattr(src, name, value.data(), value.size()));
       CFS_RETURN_IF_ERROR(b_->Fsetxattr(dst, name, value.data(), len, 0));
     }
-    return reuse_ ? DropXattrsNotIn(dst, std::string(1, '\0') + std::string(list.data(), *n)) : Status::Ok();
+    return reuse_ ? DropXattrsNotIn(dst, '\0' + names) : Status::Ok();
   }
 
-  // Removes the attributes of `dst` whose names are not in `keep` (a NUL
-  // and a listxattr list): an entry reused from an earlier copy may have more.
+  // Removes the attributes of `dst` whose names are not in `keep` (a NUL,
+  // then names each followed by a NUL): an entry reused from an earlier
+  // copy may have more.
   Status DropXattrsNotIn(int dst, const std::string& keep) {
-    std::vector<char> list(65536);
-    CFS_ASSIGN_OR_RETURN(size_t n, b_->Flistxattr(dst, list.data(), list.size()));
-    for (size_t i = 0; i < n;) {
-      std::string name(&list[i]);
+    CFS_ASSIGN_OR_RETURN(std::string names, XattrNames(dst));
+    for (size_t i = 0; i < names.size();) {
+      std::string name(&names[i]);
       i += name.size() + 1;
       if (keep.find('\0' + name + '\0') == std::string::npos) CFS_RETURN_IF_ERROR(b_->Fremovexattr(dst, name));
     }
     return Status::Ok();
   }
+
 
   Status CopyFile(int src, int dst, const std::string& name, const std::string& rel, const struct stat& st) {
     auto key = std::make_pair(st.st_dev, st.st_ino);
@@ -340,6 +346,8 @@ class TreeCopier {
   bool catching_up_ = false;
   bool lenient_ = false;  // pre-copy: entries failing to copy are skipped
   bool reuse_ = false;    // the destination holds an earlier copy: keep what is equal
+  // File bytes in flight (CopyBytes, SameBytes), reused from file to file.
+  std::vector<uint8_t> buf_ = std::vector<uint8_t>(64 * 1024), other_ = std::vector<uint8_t>(64 * 1024);
 };
 
 bool IsChunkName(const std::string& name) {
@@ -388,8 +396,8 @@ Status LinkObjects(store::Backing* b, int src, int dst, const CopyOptions& o, Co
       std::erase_if(chunks, [](const std::string& c) { return !IsChunkName(c); });
       CFS_RETURN_IF_ERROR(RemoveOthers(b, d2.fd(), chunks, o.reuse));
       for (const auto& chunk : chunks) {
-        Status l = b->LinkAt(s2->fd(), chunk, d2.fd(), chunk, 0);
-        if (!l.ok() && o.reuse && l.sys_errno() == EEXIST) l = store::LinkOver(b, s2->fd(), d2.fd(), chunk).status();
+        Status l = o.reuse ? store::LinkOver(b, s2->fd(), d2.fd(), chunk).status()
+                           : b->LinkAt(s2->fd(), chunk, d2.fd(), chunk, 0);
         if (!l.ok() && o.tolerate_vanished_chunks && IsVanished(l)) continue;
         CFS_RETURN_IF_ERROR(l);
         ++stats->chunks_linked;

@@ -107,21 +107,25 @@ Status SnapshotLinks::LinkLocked(const std::string& file_hex, const std::string&
     dirs_.insert(dir);
   }
   const std::string path = dir + "/" + chunk;
+  if (refresh_) {  // the snapshot's chunk stays if it is still the live one
+    CFS_ASSIGN_OR_RETURN(bool linked, LinkOver(backing_, live_, snap_, path));
+    if (linked) ++linked_;
+    return Status::Ok();
+  }
   Status s = backing_->LinkAt(live_, path, snap_, path, 0);
   if (s.ok()) ++linked_;
-  if (s.sys_errno() != EEXIST) return s;
-  if (!refresh_) return Status::Ok();  // the linker was first
-  // Refresh: the snapshot's chunk stays if it is still the live one, else
-  // is relinked (the linker may also have been first: then it is).
-  CFS_ASSIGN_OR_RETURN(bool relinked, LinkOver(backing_, live_, snap_, path));
-  if (relinked) ++linked_;
-  return Status::Ok();
+  return s.sys_errno() == EEXIST ? Status::Ok() : s;  // the linker was first
 }
 
 Result<bool> LinkOver(Backing* backing, int src_dirfd, int dst_dirfd, const std::string& path) {
   CFS_ASSIGN_OR_RETURN(struct stat want, backing->FstatAt(src_dirfd, path, AT_SYMLINK_NOFOLLOW));
-  CFS_ASSIGN_OR_RETURN(struct stat have, backing->FstatAt(dst_dirfd, path, AT_SYMLINK_NOFOLLOW));
-  if (have.st_ino == want.st_ino && have.st_dev == want.st_dev) return false;
+  Result<struct stat> have = backing->FstatAt(dst_dirfd, path, AT_SYMLINK_NOFOLLOW);
+  if (!have.ok() && !Vanished(have.status())) return have.status();
+  if (!have.ok()) {
+    CFS_RETURN_IF_ERROR(backing->LinkAt(src_dirfd, path, dst_dirfd, path, 0));
+    return true;
+  }
+  if (have->st_ino == want.st_ino && have->st_dev == want.st_dev) return false;
   const std::string tmp = path + ".new";
   Status gone = backing->UnlinkAt(dst_dirfd, tmp, 0);  // a leftover of an interrupted relink
   if (!gone.ok() && !Vanished(gone)) return gone;

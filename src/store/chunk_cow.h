@@ -35,10 +35,10 @@ namespace cfs::store {
 
 Status BreakChunkCow(Backing* backing, int dirfd, const std::string& name, int src_fd, bool sync_dir = true);
 
-// Makes `dst_dirfd`/`path`, which exists, a hard link to `src_dirfd`/`path`:
-// nothing if it is one already (same inode), else a link made beside it
-// (`<path>.new`) is renamed over it, so the name never goes missing.
-// Returns whether it relinked.
+// Makes `dst_dirfd`/`path` a hard link to `src_dirfd`/`path`: nothing if it
+// is one already (same inode); linked if missing; else a link made beside
+// it (`<path>.new`) is renamed over it, so the name never goes missing.
+// Returns whether it linked. ENOENT of the source is returned as is.
 Result<bool> LinkOver(Backing* backing, int src_dirfd, int dst_dirfd, const std::string& path);
 
 class SnapshotLinks {
